@@ -1,0 +1,3 @@
+#ifndef CUINPUT_H
+#define CUINPUT_H
+#endif

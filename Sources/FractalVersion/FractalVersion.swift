@@ -1,0 +1,1 @@
+// The values live in the generated Version.swift (see Plugins/VersionPlugin).

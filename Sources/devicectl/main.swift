@@ -1,0 +1,2 @@
+import FractalVersion
+print("devicectl \(fractalVersionLine)")

@@ -1,0 +1,2 @@
+import FractalVersion
+print("fractal-agent \(fractalVersionLine)")
