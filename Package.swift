@@ -13,6 +13,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries from Debian's libevdev-dev and libudev-dev, found through pkg-config.
@@ -20,23 +25,54 @@ let package = Package(
         .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         // C over the uinput ioctls: what Swift cannot import (function-like ioctl macros).
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
+        // C for the other system calls Swift cannot reach (openat2, SCM_RIGHTS, netlink).
+        .target(name: "CFractalLinux", cSettings: gnuSource),
         // The version, generated from VERSION at build time.
         .target(name: "FractalVersion", plugins: ["VersionPlugin"]),
         .plugin(name: "VersionPlugin", capability: .buildTool()),
-        // Devices, profiles, leases, directories: knows nothing of Docker or ECS.
+        // Devices, profiles, leases, directories, durable state: knows nothing of Docker or ECS.
         .target(
             name: "DeviceManager",
             dependencies: [
-                "CUInput", "CLibUdev",
+                "CUInput", "CLibUdev", "CFractalLinux",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // ECS task definitions and Docker: knows nothing of ioctls.
-        .target(name: "Agent", dependencies: ["DeviceManager"]),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "DeviceManager",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The JSON the daemon and its clients exchange.
+        .target(name: "FractalAPI", dependencies: ["DeviceManager"]),
+        // The daemon's HTTP API on its unix socket, services and metrics.
+        .target(
+            name: "FractalDaemon",
+            dependencies: [
+                "DeviceManager", "Agent", "FractalAPI", "FractalVersion",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // devicectl's side of the socket.
+        .target(
+            name: "FractalClient",
+            dependencies: [
+                "FractalAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .executableTarget(
             name: "fractal-agent",
             dependencies: [
-                "DeviceManager", "Agent", "FractalVersion",
+                "FractalDaemon", "FractalVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -44,14 +80,15 @@ let package = Package(
         .executableTarget(
             name: "devicectl",
             dependencies: [
-                "DeviceManager", "FractalVersion",
+                "FractalClient", "FractalAPI", "FractalVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Pure logic; runs on any host.
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
-        // Real kernel devices; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
-        .testTarget(name: "VMTests", dependencies: ["DeviceManager", "CUInput"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
+        .testTarget(name: "VMTests", dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent"]),
     ],
     swiftLanguageModes: [.v6]
 )
