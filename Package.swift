@@ -27,17 +27,18 @@ let package = Package(
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
         // C for the other system calls Swift cannot reach (openat2, SCM_RIGHTS, netlink).
         .target(name: "CFractalLinux", cSettings: gnuSource),
-        // The version, generated from VERSION at build time.
-        .target(name: "FractalVersion", plugins: ["VersionPlugin"]),
-        .plugin(name: "VersionPlugin", capability: .buildTool()),
+        // The version, generated from VERSION at build time (and the udev rules, for DeviceManager).
+        .target(name: "FractalVersion", plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         // Devices, profiles, leases, directories, durable state: knows nothing of Docker or ECS.
         .target(
             name: "DeviceManager",
             dependencies: [
-                "CUInput", "CLibUdev", "CFractalLinux",
+                "CUInput", "CLibEvdev", "CLibUdev", "CFractalLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            plugins: ["BuildInfoPlugin"]
         ),
         // ECS task definitions and Docker: knows nothing of ioctls.
         .target(
@@ -80,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "devicectl",
             dependencies: [
-                "FractalClient", "FractalAPI", "FractalVersion",
+                "FractalClient", "FractalAPI", "FractalVersion", "DeviceManager", "CLibEvdev",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,0 +1,62 @@
+/// Why a lease operation was refused or failed. Every case leaves nothing half-made behind.
+public enum LeaseError: Error, CustomStringConvertible, Sendable {
+    /// A lease with this ID already exists (live, lost or still being made).
+    case duplicate(FractalID)
+    case notFound(FractalID)
+    /// The lease is being created or released by another request.
+    case busy(FractalID, LeaseState)
+    /// The configured limit of live leases is reached.
+    case limitReached(limit: Int)
+    case duplicateRole(DeviceRole)
+    /// The lease asked for nothing: no devices and no directories.
+    case empty
+    case unknownRole(String, lease: FractalID)
+    /// Creating one of the lease's devices failed; the ones before it were destroyed again.
+    case device(DeviceRole, any Error)
+    /// Provisioning one of the lease's directories failed; the ones before it were released again.
+    case directory(template: String, any Error)
+    /// udevd did not finish with the devices in time.
+    case udevTimeout(FractalID, pending: [String], seconds: Double)
+    case udev(operation: String, errno: Int32)
+    /// The durable state could not be read or written.
+    case store(operation: String, path: String, message: String)
+    case write(DeviceRole, any Error)
+    case releaseIncomplete(FractalID, problems: [String])
+
+    public var description: String {
+        switch self {
+        case .duplicate(let id):
+            return "a lease with FractalID \(id) already exists; release it first or choose another ID"
+        case .notFound(let id):
+            return "no lease with FractalID \(id)"
+        case .busy(let id, let state):
+            return "lease \(id) is \(state.rawValue) by another request; try again when that finishes"
+        case .limitReached(let limit):
+            return "the limit of \(limit) live leases is reached; release one, or raise --max-leases (the kernel has at most 1024 input device minors)"
+        case .duplicateRole(let role):
+            return "device role '\(role.rawValue)' is asked for twice; a lease has at most one device of each role"
+        case .empty:
+            return "the lease asks for no devices and no directories"
+        case .unknownRole(let role, let id):
+            return "lease \(id) has no device with role '\(role)'"
+        case .device(let role, let error):
+            return "creating the \(role.rawValue) failed: \(error)"
+        case .directory(let template, let error):
+            return "directory '\(template)': \(error)"
+        case .udevTimeout(let id, let pending, let seconds):
+            return "udevd did not finish with lease \(id) within \(seconds) s (still pending: \(pending.joined(separator: ", "))); check `udevadm monitor` and the rules in /etc/udev/rules.d"
+        case .udev(let operation, let errno):
+            return "udev \(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        case .store(let operation, let path, let message):
+            return "state store \(path): \(operation) failed: \(message)"
+        case .write(let role, let error):
+            return "writing events to the \(role.rawValue) failed: \(error)"
+        case .releaseIncomplete(let id, let problems):
+            return "lease \(id) was released, but: \(problems.joined(separator: "; "))"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
