@@ -1,1 +1,113 @@
 import DeviceManager
+import Foundation
+
+/// The version of the daemon's HTTP API; paths start with `/v1`.
+public let fractalAPIVersion = "v1"
+
+/// The daemon's default socket.
+public let defaultSocketPath = "/run/fractal-agent/agent.sock"
+
+/// `POST /v1/leases`.
+public struct CreateLeaseRequest: Codable, Sendable {
+    /// A caller-chosen FractalID; a random one when absent.
+    public var id: String?
+    /// Device roles (`keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`); the default three when absent.
+    public var devices: [String]?
+    public var directories: [DirectoryRequest]?
+    public var owner: String?
+
+    public init(id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, owner: String? = nil) {
+        self.id = id
+        self.devices = devices
+        self.directories = directories
+        self.owner = owner
+    }
+}
+
+/// A lease as the API reports it: the stored lease plus what a container needs to use it.
+public struct LeaseResponse: Codable, Sendable {
+    public var id: FractalID
+    public var state: LeaseState
+    public var owner: String?
+    public var createdAt: Date
+    public var udev: UdevReadiness?
+    public var devices: [LeasedDevice]
+    public var directories: [ProvisionedDirectory]
+    /// `docker run` flags that hand exactly this lease's nodes and directories to a container.
+    public var dockerRunFlags: [String]
+
+    public init(_ lease: Lease) {
+        id = lease.id
+        state = lease.state
+        owner = lease.owner
+        createdAt = lease.createdAt
+        udev = lease.udev
+        devices = lease.devices
+        directories = lease.directories
+        dockerRunFlags = Self.dockerRunFlags(for: lease)
+    }
+
+    /// `--device NODE:NODE:rwm` for every node, `-v DIR:DIR` for every directory, and the ID.
+    public static func dockerRunFlags(for lease: Lease) -> [String] {
+        var flags: [String] = []
+        for node in lease.nodes { flags += ["--device", "\(node.path):\(node.path):rwm"] }
+        for directory in lease.directories { flags += ["-v", "\(directory.path):\(directory.path)"] }
+        flags += ["-e", "FRACTAL_ID=\(lease.id)", "--label", "fractal.id=\(lease.id)"]
+        return flags
+    }
+}
+
+/// `POST /v1/leases/{id}/events`: raw events for one device, written with one `write(2)`.
+public struct InjectRequest: Codable, Sendable {
+    public struct Event: Codable, Sendable {
+        public var type: UInt16
+        public var code: UInt16
+        public var value: Int32
+        public init(type: UInt16, code: UInt16, value: Int32) {
+            self.type = type
+            self.code = code
+            self.value = value
+        }
+    }
+    public var role: String
+    public var events: [Event]
+
+    public init(role: String, events: [Event]) {
+        self.role = role
+        self.events = events
+    }
+}
+
+/// `DELETE /v1/leases/{id}` answers with what was released.
+public struct ReleaseResponse: Codable, Sendable {
+    public var id: FractalID
+    public var devices: Int
+    public var directoriesRemoved: [String]
+    public var directoriesKept: [String]
+
+    public init(id: FractalID, devices: Int, directoriesRemoved: [String], directoriesKept: [String]) {
+        self.id = id
+        self.devices = devices
+        self.directoriesRemoved = directoriesRemoved
+        self.directoriesKept = directoriesKept
+    }
+}
+
+/// `GET /v1/version`.
+public struct VersionResponse: Codable, Sendable {
+    public var version: String
+    public var gitHash: String
+    public var apiVersion: String
+
+    public init(version: String, gitHash: String, apiVersion: String = fractalAPIVersion) {
+        self.version = version
+        self.gitHash = gitHash
+        self.apiVersion = apiVersion
+    }
+}
+
+/// Every error body, as Docker's API has it.
+public struct ErrorResponse: Codable, Sendable, Error {
+    public var message: String
+    public init(message: String) { self.message = message }
+}

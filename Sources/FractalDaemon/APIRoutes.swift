@@ -1,0 +1,186 @@
+import DeviceManager
+import FractalAPI
+import FractalVersion
+import Foundation
+import Hummingbird
+import Logging
+
+/// The HTTP API, Docker-style: versioned paths, JSON bodies, errors as `{"message": ...}`.
+struct APIRoutes: Sendable {
+    let manager: LeaseManager
+    let metrics: DaemonMetrics
+    let logger: Logger
+
+    /// Request bodies larger than this are refused: no request of this API comes near it.
+    static let maximumBodyBytes = 1 << 20
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/_ping") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
+        router.get("/metrics") { _, _ in
+            var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: metrics.render(manager))))
+            response.headers[.contentType] = "text/plain; version=0.0.4"
+            return response
+        }
+        router.get("/v1/version") { _, _ in
+            json(VersionResponse(version: fractalVersion, gitHash: fractalGitHash))
+        }
+        router.get("/v1/leases") { _, _ in
+            json(manager.leases().map(LeaseResponse.init))
+        }
+        router.post("/v1/leases") { request, _ in
+            await handle("create lease") {
+                let body = try await decode(CreateLeaseRequest.self, from: request)
+                let leaseRequest = try leaseRequest(from: body)
+                let clock = ContinuousClock()
+                let start = clock.now
+                let lease = try await runBlocking { try manager.create(leaseRequest) }
+                metrics.leaseCreateSeconds.record(clock.now - start)
+                metrics.leasesCreated.increment()
+                logger.info("lease \(lease.id) created: \(lease.devices.map(\.role.rawValue).joined(separator: ",")) \(lease.nodes.map(\.path).joined(separator: " "))")
+                return json(LeaseResponse(lease), status: .created)
+            }
+        }
+        router.get("/v1/leases/:id") { _, context in
+            await handle("inspect lease") {
+                let id = try fractalID(context)
+                return json(LeaseResponse(try manager.lease(id)))
+            }
+        }
+        router.delete("/v1/leases/:id") { request, context in
+            await handle("release lease") {
+                let id = try fractalID(context)
+                let keep = request.uri.queryParameters.get("keepDirs").map { $0 == "1" || $0 == "true" } ?? false
+                let lease = try await runBlocking { try manager.release(id, keepDirectories: keep) }
+                metrics.leasesReleased.increment()
+                logger.info("lease \(id) released")
+                let kept = lease.directories.filter { keep || $0.keep }.map(\.path)
+                let removed = lease.directories.map(\.path).filter { !kept.contains($0) }
+                return json(ReleaseResponse(id: id, devices: lease.devices.count, directoriesRemoved: removed, directoriesKept: kept))
+            }
+        }
+        router.post("/v1/leases/:id/events") { request, context in
+            await handle("inject events") {
+                let id = try fractalID(context)
+                let body = try await decode(InjectRequest.self, from: request)
+                guard let role = DeviceRole(rawValue: body.role) else { throw APIError.badRequest(unknownRoleMessage(body.role)) }
+                guard !body.events.isEmpty else { throw APIError.badRequest("events is empty") }
+                let events = body.events.map { InputEvent(type: $0.type, code: $0.code, value: $0.value) }
+                try await runBlocking { try manager.inject(id, role: role, events: events) }
+                metrics.eventsInjected.increment(by: Int64(events.count))
+                return Response(status: .noContent)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func leaseRequest(from body: CreateLeaseRequest) throws -> LeaseRequest {
+        var request = LeaseRequest(owner: body.owner)
+        if let text = body.id {
+            do { request.id = try FractalID(text) } catch { throw APIError.badRequest("id: \(error)") }
+        }
+        if let roles = body.devices {
+            request.devices = try roles.map { name in
+                guard let role = DeviceRole(rawValue: name) else { throw APIError.badRequest(unknownRoleMessage(name)) }
+                return role
+            }
+        }
+        request.directories = body.directories ?? []
+        return request
+    }
+
+    private func unknownRoleMessage(_ name: String) -> String {
+        "unknown device role '\(name)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))"
+    }
+
+    private func fractalID(_ context: BasicRequestContext) throws -> FractalID {
+        let text = try context.parameters.require("id")
+        do { return try FractalID(text) } catch { throw APIError.badRequest("\(error)") }
+    }
+
+    private func decode<Body: Decodable>(_ type: Body.Type, from request: Request) async throws -> Body {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        } catch {
+            throw APIError.status(.contentTooLarge, "request body over \(Self.maximumBodyBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.badRequest("malformed request body: \(describe(error))")
+        }
+    }
+
+    private func handle(_ operation: String, _ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch {
+            let (status, message) = Self.statusAndMessage(for: error)
+            metrics.error(operation, status: status.code)
+            if status.code >= 500 { logger.error("\(operation) failed: \(message)") } else { logger.notice("\(operation) refused: \(message)") }
+            return json(ErrorResponse(message: message), status: status)
+        }
+    }
+
+    static func statusAndMessage(for error: any Error) -> (HTTPResponse.Status, String) {
+        switch error {
+        case let error as APIError:
+            switch error {
+            case .badRequest(let message): return (.badRequest, message)
+            case .status(let status, let message): return (status, message)
+            }
+        case let error as LeaseError:
+            let status: HTTPResponse.Status
+            switch error {
+            case .duplicate, .busy: status = .conflict
+            case .notFound: status = .notFound
+            case .limitReached: status = .serviceUnavailable
+            case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest
+            case .udevTimeout: status = .gatewayTimeout
+            case .device, .udev, .store, .write, .releaseIncomplete: status = .internalServerError
+            }
+            return (status, error.description)
+        default:
+            return (.internalServerError, "\(error)")
+        }
+    }
+}
+
+/// Refusals decided by the API layer itself.
+enum APIError: Error {
+    case badRequest(String)
+    case status(HTTPResponse.Status, String)
+}
+
+private let jsonEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    return encoder
+}()
+
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? jsonEncoder.encode(value)) ?? Data(#"{"message":"response could not be encoded"}"#.utf8)
+    var response = Response(status: status, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    response.headers[.contentType] = "application/json"
+    return response
+}
+
+/// A decoding error as a person reads it: the field path and what was wrong.
+func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+    }
+    switch error {
+    case .typeMismatch(let type, let context): return "\(path(context.codingPath)): expected \(type)"
+    case .valueNotFound(let type, let context): return "\(path(context.codingPath)): missing \(type)"
+    case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): required"
+    case .dataCorrupted(let context):
+        let field = path(context.codingPath)
+        let cause = (context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        return field.isEmpty ? "not valid JSON: \(cause)" : "\(field): \(cause)"
+    @unknown default: return "\(error)"
+    }
+}

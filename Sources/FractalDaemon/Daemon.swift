@@ -1,0 +1,130 @@
+import DeviceManager
+import FractalAPI
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Why the daemon could not start.
+public struct DaemonStartError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The `fractal-agent` daemon: owns every lease's devices and serves the API on its socket.
+public enum Daemon {
+    /// Runs until SIGTERM or SIGINT; then stops serving and, if configured, releases every lease.
+    public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        let runtimeDirectory = (configuration.socketPath as NSString).deletingLastPathComponent
+        let groupID = try configuration.socketGroup.map(lookUpGroup)
+        try prepareRuntimeDirectory(runtimeDirectory, groupID: groupID)
+        let lock = try StateLock(directory: configuration.stateDirectory)
+        defer { lock.release() }
+        try refuseIfAnotherDaemonListens(on: configuration.socketPath)
+
+        let manager = try LeaseManager(
+            configuration: .init(
+                stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
+                maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
+                uinputPath: configuration.uinputPath),
+            logger: logger)
+        let report = try manager.reconcile()
+        logger.info("\(report)")
+
+        let metrics = DaemonMetrics()
+        let router = Router()
+        APIRoutes(manager: manager, metrics: metrics, logger: logger).register(on: router)
+        let socketPath = configuration.socketPath
+        let application = Application(
+            router: router,
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "fractal-agent"),
+            services: [FeedbackPump(manager: manager, metrics: metrics, logger: logger)],
+            onServerRunning: { _ in
+                // The socket is reachable by root and the configured group only.
+                chmod(socketPath, 0o660)
+                if let groupID { chown(socketPath, 0, groupID) }
+                logger.info("fractal-agent listening on \(socketPath)")
+            },
+            logger: logger)
+
+        let group = ServiceGroup(
+            configuration: .init(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+
+        unlink(socketPath)
+        if configuration.releaseOnExit {
+            let problems = manager.releaseAll()
+            logger.info("released every lease on exit\(problems.isEmpty ? "" : "; problems: \(problems.joined(separator: "; "))")")
+        } else {
+            let kept = manager.counts.leases
+            if kept > 0 {
+                logger.notice("\(kept) lease(s) kept: their devices end with this process, their directories stay for the containers that use them (--release-on-exit releases everything)")
+            }
+        }
+    }
+
+    private static func lookUpGroup(_ name: String) throws -> gid_t {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else {
+            throw DaemonStartError(description: "socket group '\(name)' does not exist; create it (groupadd \(name)) or pass another --socket-group")
+        }
+        return entry.pointee.gr_gid
+    }
+
+    private static func prepareRuntimeDirectory(_ path: String, groupID: gid_t?) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw DaemonStartError(description: "cannot create the socket directory \(path): \(error)")
+        }
+        // Only root and the socket's group may even reach the socket: no window before its chmod.
+        chmod(path, groupID == nil ? 0o700 : 0o750)
+        if let groupID { chown(path, 0, groupID) }
+    }
+
+    private static func refuseIfAnotherDaemonListens(on path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else {
+            throw DaemonStartError(description: "socket path \(path) is longer than the \(capacity - 1) bytes a unix socket allows")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path.utf8)
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 {
+            throw DaemonStartError(description: "another fractal-agent is already listening on \(path); stop it first")
+        }
+    }
+}
+
+/// An exclusive lock on the state directory, so two daemons never manage the same leases.
+final class StateLock {
+    private var fd: Int32
+
+    init(directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw DaemonStartError(description: "cannot create the state directory \(directory): \(error)")
+        }
+        let path = directory + "/lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw DaemonStartError(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw DaemonStartError(description: "another fractal-agent holds \(path): one daemon per state directory")
+        }
+    }
+
+    func release() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+}

@@ -1,0 +1,20 @@
+import DeviceManager
+import FractalAPI
+
+/// Everything the daemon is told at start.
+public struct DaemonConfiguration: Sendable {
+    /// The API's unix socket.
+    public var socketPath: String = defaultSocketPath
+    /// The group that may use the socket (mode 0660); root only when nil.
+    public var socketGroup: String?
+    public var stateDirectory: String = "/var/lib/fractal-agent"
+    public var allowedRoots: [String] = ["/var/lib/fractal-agent/sessions"]
+    public var maximumLeases: Int = 128
+    public var udevTimeout: Duration = .seconds(10)
+    public var uinputPath: String = "/dev/uinput"
+    /// Release every lease (devices, mounts, directories) on SIGTERM instead of keeping the
+    /// directories for the containers that still run.
+    public var releaseOnExit: Bool = false
+
+    public init() {}
+}

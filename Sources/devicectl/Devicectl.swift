@@ -1,0 +1,270 @@
+import ArgumentParser
+import CLibEvdev
+import DeviceManager
+import FractalAPI
+import FractalClient
+import FractalVersion
+import Foundation
+
+@main
+struct Devicectl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devicectl",
+        abstract: "Drive fractal-agent: lease per-session input devices and directories, inspect and release them.",
+        discussion: """
+            A lease is a FractalID with its own virtual devices (keyboard, mouse, tablet = absolute \
+            pointer, gamepad, touchscreen) and directories. `create` prints the nodes and the \
+            `docker run` flags that hand exactly those to one container.
+
+            Examples:
+              devicectl create
+              devicectl create --devices keyboard,mouse,tablet,gamepad --dir '/var/lib/fractal-agent/sessions/%%FRACTAL_ID_PLACEHOLDER%%,tmpfs=256M'
+              devicectl list
+              devicectl inject ID keyboard --text 'hello'
+              devicectl release ID
+
+            Shell completions: devicectl --generate-completion-script bash|zsh|fish
+            """,
+        version: "devicectl \(fractalVersionLine)",
+        subcommands: [Create.self, List.self, Inspect.self, Release.self, Inject.self, UdevRulesCommand.self]
+    )
+}
+
+/// Options every subcommand shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The daemon's unix socket.", discussion: "Defaults to $FRACTAL_AGENT_SOCKET, then \(defaultSocketPath)."))
+    var socket: String = ProcessInfo.processInfo.environment["FRACTAL_AGENT_SOCKET"] ?? defaultSocketPath
+
+    /// Runs `body` with a client, and turns client errors into a message and a non-zero exit.
+    func withClient<T>(_ body: (FractalClient) async throws -> T) async throws -> T {
+        let client = FractalClient(socketPath: socket)
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch let error as FractalClientError {
+            await client.shutdown()
+            printError("devicectl: \(error)")
+            throw ExitCode(error.status == nil ? 3 : 1)
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lease a FractalID's devices and directories.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "The FractalID to use (1-64 of a-z 0-9 - _); a random 128-bit one when omitted.")
+    var id: String?
+
+    @Option(help: ArgumentHelp("Device roles, comma-separated.", valueName: "keyboard,mouse,tablet,gamepad,touchscreen"))
+    var devices: String = LeaseRequest.defaultDevices.map(\.rawValue).joined(separator: ",")
+
+    @Option(name: .customLong("dir"), help: ArgumentHelp(
+        "A directory template with %%FRACTAL_ID_PLACEHOLDER%%, plus options (repeatable).",
+        discussion: "Form: TEMPLATE[,tmpfs=SIZE|,bind=SRC][,mode=0750][,owner=UID[:GID]][,ro][,noexec][,keep]"))
+    var directories: [String] = []
+
+    @Option(help: "A note on who the lease is for.")
+    var owner: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func validate() throws {
+        for role in devices.split(separator: ",") where DeviceRole(rawValue: String(role)) == nil {
+            throw ValidationError("unknown device role '\(role)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let id { do { _ = try FractalID(id) } catch { throw ValidationError("--id: \(error)") } }
+    }
+
+    func run() async throws {
+        let requests: [DirectoryRequest]
+        do {
+            requests = try directories.map { try DirectoryRequest.parse($0) }
+        } catch {
+            throw ValidationError("--dir: \(error)")
+        }
+        let body = CreateLeaseRequest(
+            id: id, devices: devices.split(separator: ",").map(String.init), directories: requests,
+            owner: owner ?? "devicectl uid=\(getuid())")
+        let lease = try await connection.withClient { try await $0.createLease(body) }
+        if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every lease.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        let leases = try await connection.withClient { try await $0.leases() }
+        if json { try printJSON(leases) } else { print(LeaseText.table(leases, now: Date()), terminator: "") }
+    }
+}
+
+struct Inspect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one lease in full.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The lease's FractalID.")
+    var id: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let lease = try await connection.withClient { try await $0.lease(id) }
+        if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
+    }
+}
+
+struct Release: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Release a lease: destroy its devices, unmount and remove its directories.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The lease's FractalID.")
+    var id: String
+
+    @Flag(help: "Keep the lease's directories (their mounts are still undone).")
+    var keepDirs = false
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let released = try await connection.withClient { try await $0.releaseLease(id, keepDirectories: keepDirs) }
+        if json { try printJSON(released); return }
+        print("released \(released.id): \(released.devices) device(s)"
+            + (released.directoriesRemoved.isEmpty ? "" : ", removed \(released.directoriesRemoved.joined(separator: " "))")
+            + (released.directoriesKept.isEmpty ? "" : ", kept \(released.directoriesKept.joined(separator: " "))"))
+    }
+}
+
+struct Inject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send input through one of a lease's devices, to check a session by hand.",
+        discussion: """
+            Steps run in this order: --press, --text, --key, --button, --move, --move-to, --wheel, --click, --axis, --release.
+            Examples:
+              devicectl inject ID keyboard --text 'hello world'
+              devicectl inject ID keyboard --press KEY_LEFTCTRL --key c --release KEY_LEFTCTRL
+              devicectl inject ID mouse --move 40,-10 --click left
+              devicectl inject ID tablet --move-to 32768,32768 --click left
+              devicectl inject ID gamepad --button BTN_SOUTH --axis ABS_X=20000
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The lease's FractalID.")
+    var id: String
+
+    @Argument(help: ArgumentHelp("The device to send through.", valueName: "keyboard|mouse|tablet|gamepad|touchscreen"))
+    var role: String
+
+    @Option(help: "Hold a key down (KEY_LEFTCTRL, leftshift, ...).") var press: [String] = []
+    @Option(help: "Type text (US layout).") var text: String?
+    @Option(help: "Tap a key (KEY_A, a, enter, f2, ...).") var key: [String] = []
+    @Option(help: "Tap a button (BTN_SOUTH, south, BTN_LEFT, ...).") var button: [String] = []
+    @Option(help: "Move relatively by DX,DY (mouse).") var move: String?
+    @Option(name: .customLong("move-to"), help: "Move to X,Y (tablet; 0-65535 each).") var moveTo: String?
+    @Option(help: "Scroll the wheel by N notches (mouse, tablet).") var wheel: Int32?
+    @Option(help: "Click a button: left, right, middle, side, extra.") var click: [String] = []
+    @Option(help: "Set an absolute axis: ABS_X=VALUE (gamepad).") var axis: [String] = []
+    @Option(help: "Let a held key go.") var release: [String] = []
+
+    func validate() throws {
+        guard DeviceRole(rawValue: role) != nil else {
+            throw ValidationError("unknown device role '\(role)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func events() throws(EventScript.Error) -> [InputEvent] {
+        var events: [InputEvent] = []
+        for name in press { events += EventScript.press(try EventScript.code(named: name), down: true) }
+        if let text { events += try EventScript.type(text) }
+        for name in key + button { events += EventScript.tap(try EventScript.code(named: name)) }
+        if let move {
+            let (dx, dy) = try EventScript.pair(move)
+            events += [.rel(UInt16(REL_X), dx), .rel(UInt16(REL_Y), dy), .syn()]
+        }
+        if let moveTo {
+            let (x, y) = try EventScript.pair(moveTo)
+            events += [.abs(UInt16(ABS_X), x), .abs(UInt16(ABS_Y), y), .syn()]
+        }
+        if let wheel { events += [.rel(UInt16(REL_WHEEL), wheel), .rel(UInt16(REL_WHEEL_HI_RES), wheel * 120), .syn()] }
+        for name in click { events += EventScript.tap(try EventScript.code(named: "BTN_" + name.uppercased())) }
+        for assignment in axis {
+            let parts = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let value = Int32(parts[1]) else {
+                throw EventScript.Error(description: "--axis \(assignment): use NAME=VALUE such as ABS_X=20000")
+            }
+            events += [.abs(try EventScript.axis(named: parts[0], type: UInt16(EV_ABS)), value), .syn()]
+        }
+        for name in release { events += EventScript.press(try EventScript.code(named: name), down: false) }
+        return events
+    }
+
+    func run() async throws {
+        let batch: [InputEvent]
+        do { batch = try events() } catch { throw ValidationError(error.description) }
+        guard !batch.isEmpty else { throw ValidationError("nothing to send: give --text, --key, --move, --click, ...") }
+        let request = InjectRequest(role: role, events: batch.map { .init(type: $0.type, code: $0.code, value: $0.value) })
+        try await connection.withClient { try await $0.inject(id, request) }
+        print("sent \(batch.count) events to \(id) \(role)")
+    }
+}
+
+struct UdevRulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "udev-rules",
+        abstract: "Show or install the udev rules that name lease devices and keep them off the host's seat.",
+        subcommands: [Show.self, Install.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the rules.")
+        @Option(help: "The group that may open the devices' nodes.") var group = "root"
+        func run() throws {
+            do { print(try UdevRules.render(group: group), terminator: "") } catch { throw ValidationError(error.description) }
+        }
+    }
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the rules to the rules directory and reload udevd.",
+            discussion: "Run as root. Devices leased before the install keep the properties they had.")
+        @Option(help: "The group that may open the devices' nodes (besides root).") var group = "root"
+        @Option(help: "The rules directory.") var directory = UdevRules.defaultDirectory
+        func run() throws {
+            do {
+                let path = try UdevRules.install(group: group, directory: directory)
+                print("installed \(path)")
+            } catch {
+                printError("devicectl: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

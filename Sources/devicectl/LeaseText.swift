@@ -1,0 +1,62 @@
+import DeviceManager
+import FractalAPI
+import Foundation
+
+/// How devicectl shows leases to a person.
+enum LeaseText {
+    static func describe(_ lease: LeaseResponse) -> String {
+        var lines = ["lease \(lease.id)  \(lease.state.rawValue)" + (lease.udev.map { "  udev: \($0.rawValue)" } ?? "")]
+        if let owner = lease.owner { lines.append("  owner      \(owner)") }
+        for device in lease.devices {
+            let nodes = device.nodes.map { "\($0.path) (\($0.major):\($0.minor))" }.joined(separator: ", ")
+            lines.append("  \(device.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(device.name)")
+            lines.append("             \(nodes)" + (device.stableLink.map { "\n             link \($0)" } ?? ""))
+        }
+        for directory in lease.directories {
+            lines.append("  directory  \(directory.path)")
+        }
+        if lease.state == .active {
+            lines.append("docker run flags:")
+            lines.append("  " + shellJoin(lease.dockerRunFlags))
+        } else if lease.state == .devicesLost {
+            lines.append("its devices ended with an earlier fractal-agent process; release it with: devicectl release \(lease.id)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func table(_ leases: [LeaseResponse], now: Date) -> String {
+        guard !leases.isEmpty else { return "no leases\n" }
+        let header = ["FRACTAL ID", "STATE", "DEVICES", "NODES", "DIRECTORIES", "AGE", "OWNER"]
+        let rows = leases.map { lease in
+            [
+                lease.id.rawValue,
+                lease.state.rawValue,
+                lease.devices.map(\.role.rawValue).joined(separator: ","),
+                lease.devices.flatMap(\.nodes).map { ($0.path as NSString).lastPathComponent }.joined(separator: ","),
+                String(lease.directories.count),
+                age(now.timeIntervalSince(lease.createdAt)),
+                lease.owner ?? "",
+            ]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    static func age(_ seconds: TimeInterval) -> String {
+        let whole = max(0, Int(seconds))
+        if whole < 60 { return "\(whole)s" }
+        if whole < 3600 { return "\(whole / 60)m" }
+        if whole < 86400 { return "\(whole / 3600)h\(whole % 3600 / 60)m" }
+        return "\(whole / 86400)d\(whole % 86400 / 3600)h"
+    }
+
+    static func shellJoin(_ words: [String]) -> String {
+        words.map { word in
+            word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,@%+".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }.joined(separator: " ")
+    }
+}

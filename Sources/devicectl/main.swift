@@ -1,2 +1,0 @@
-import FractalVersion
-print("devicectl \(fractalVersionLine)")

@@ -1,0 +1,90 @@
+import ArgumentParser
+import FractalDaemon
+import FractalVersion
+import Foundation
+import Logging
+
+@main
+struct FractalAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fractal-agent",
+        abstract: "The host daemon that gives each session container its own virtual input devices and directories.",
+        discussion: """
+            fractal-agent owns every session's uinput devices (a keyboard, a mouse, an absolute pointer, \
+            gamepads), named and tracked by FractalID, and serves an HTTP/JSON API on a unix socket. \
+            Use devicectl to drive it. It must run as root (uinput, mounts).
+
+            Examples:
+              fractal-agent
+              fractal-agent --socket-group fractal --allowed-root /srv/sessions --max-leases 200
+            """,
+        version: "fractal-agent \(fractalVersionLine)"
+    )
+
+    @Option(help: "The API's unix socket.")
+    var socket: String = DaemonConfiguration().socketPath
+
+    @Option(help: "A group whose members may use the socket (mode 0660). Without it only root may.")
+    var socketGroup: String?
+
+    @Option(help: "Where the durable state (SQLite) lives.")
+    var stateDir: String = DaemonConfiguration().stateDirectory
+
+    @Option(name: .customLong("allowed-root"), help: "A directory under which lease directories may be made (repeatable).")
+    var allowedRoots: [String] = []
+
+    @Option(help: "The most live leases at once (the kernel has at most 1024 input minors; a lease takes 3 to 8).")
+    var maxLeases: Int = DaemonConfiguration().maximumLeases
+
+    @Option(help: "Seconds to wait for udevd to finish with a lease's devices.")
+    var udevTimeout: Double = 10
+
+    @Option(help: "The uinput node.")
+    var uinput: String = DaemonConfiguration().uinputPath
+
+    @Flag(help: "On SIGTERM, release every lease (devices, mounts, directories) instead of keeping directories for running containers.")
+    var releaseOnExit = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard (1...1024).contains(maxLeases) else { throw ValidationError("--max-leases must be between 1 and 1024") }
+        guard udevTimeout > 0 && udevTimeout <= 600 else { throw ValidationError("--udev-timeout must be between 0 and 600 seconds") }
+        for root in allowedRoots where !root.hasPrefix("/") {
+            throw ValidationError("--allowed-root \(root) must be an absolute path")
+        }
+    }
+
+    func run() async throws {
+        var configuration = DaemonConfiguration()
+        configuration.socketPath = socket
+        configuration.socketGroup = socketGroup
+        configuration.stateDirectory = stateDir
+        if !allowedRoots.isEmpty { configuration.allowedRoots = allowedRoots }
+        configuration.maximumLeases = maxLeases
+        configuration.udevTimeout = .milliseconds(Int64(udevTimeout * 1000))
+        configuration.uinputPath = uinput
+        configuration.releaseOnExit = releaseOnExit
+
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "fractal-agent")
+        logger.info("fractal-agent \(fractalVersionLine) starting")
+        do {
+            try await Daemon.run(configuration, logger: logger)
+        } catch let error as DaemonStartError {
+            logger.critical("\(error)")
+            throw ExitCode(2)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
