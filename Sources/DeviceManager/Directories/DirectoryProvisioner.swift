@@ -83,13 +83,18 @@ public struct DirectoryProvisioner: Sendable {
             let mount = try make(request, for: id, at: target, adopting: existing != nil, footprint: &footprint)
             return ProvisionedDirectory(
                 id: id, path: target.path.string, root: target.root.string,
-                createdIntermediates: (existing?.createdIntermediates ?? []) + footprint.createdIntermediates.map(\.string),
+                createdIntermediates: merged(existing?.createdIntermediates ?? [], footprint.createdIntermediates.map(\.string)),
                 mount: mount, keep: request.keep)
         } catch {
             // The first error is the one worth reporting; undoing is best effort.
             try? teardown(footprint, removeDirectory: true)
             throw error
         }
+    }
+
+    /// `earlier` then the new entries of `later`: a directory re-made after a restart is listed once.
+    private func merged(_ earlier: [String], _ later: [String]) -> [String] {
+        earlier + later.filter { !earlier.contains($0) }
     }
 
     /// Undoes `directory`: unmounts what was mounted on it (detaching lazily if it is busy),
@@ -409,7 +414,10 @@ public struct DirectoryProvisioner: Sendable {
     /// that is not (removing its contents would remove someone else's files).
     private func unmount(_ name: String, in parent: borrowing OwnedDescriptor, path: String, expected: Bool) throws(DirectoryError) {
         let position: cfl_mount_position
-        do { position = try parent.mountPosition(of: name) } catch { throw failure(error, "statx", path) }
+        do { position = try parent.mountPosition(of: name) } catch {
+            guard error.code == ENOENT else { throw failure(error, "statx", path) }
+            return
+        }
         guard position.is_mount_root != 0 else { return }
         guard expected else { throw .foreignMount(path) }
         // Through the parent's descriptor: a descriptor inside the mount would itself keep it busy.

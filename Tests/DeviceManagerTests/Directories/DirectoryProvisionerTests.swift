@@ -165,6 +165,12 @@ import Testing
         try provisioner.release(made)
         #expect(temporary.listing().isEmpty)
 
+        // Only the directory itself gone, its parent (the root) still there.
+        let leafOnly = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)"), for: id)
+        try provisioner.release(leafOnly)
+        try provisioner.release(leafOnly)
+        #expect(temporary.listing().isEmpty)
+
         // Gone behind our back, wholly or in part.
         let again = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/b/\(placeholder)"), for: id)
         try FileManager.default.removeItem(atPath: temporary.path + "/a/b")
