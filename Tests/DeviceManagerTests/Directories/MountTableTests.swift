@@ -1,7 +1,7 @@
 import DeviceManager
 import Testing
 
-@Suite struct MountTableTests {
+@Suite struct DirectoryMountTableTests {
     static let sample = """
         22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
         30 22 0:25 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw

@@ -1,7 +1,7 @@
 import DeviceManager
 import Testing
 
-@Suite struct PlaceholderTests {
+@Suite struct DirectoryPlaceholderTests {
     let id = try! FractalID("session-1")
 
     @Test func substitutesTheDocumentedName() {
