@@ -31,6 +31,7 @@ public enum DirectoryError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A system call failed.
     case system(operation: String, path: String, errno: Int32)
 
+    /// What went wrong and what to change, for a person.
     public var description: String {
         switch self {
         case .invalidSpec(let spec, let reason):

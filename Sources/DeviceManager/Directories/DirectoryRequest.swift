@@ -23,6 +23,7 @@ public enum DirectoryMount: Sendable, Equatable, Codable {
         }
     }
 
+    /// Encodes in the form `init(from:)` reads.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
@@ -65,6 +66,8 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     /// The mode used when none is given.
     public static let defaultMode: UInt32 = 0o750
 
+    /// A request with the defaults of the spec syntax: mode 0750, the agent's owner, no mount,
+    /// `nosuid,nodev` for any mount, removed on release.
     public init(
         template: String, mode: UInt32 = DirectoryRequest.defaultMode, owner: UInt32? = nil, group: UInt32? = nil,
         mount: DirectoryMount = .none, readOnly: Bool = false, noExec: Bool = false,
@@ -87,11 +90,22 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     }
 
     /// Decodes JSON in which only `template` is required; absent fields take the defaults.
+    /// `mode` is a number (JSON has no octal: 488 is 0o750) or an octal string such as `"0750"`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        var mode = Self.defaultMode
+        if let text = try? container.decodeIfPresent(String.self, forKey: .mode) {
+            guard Self.isDigits(text), let octal = UInt32(text, radix: 8) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .mode, in: container, debugDescription: "mode '\(text)' is not octal permission bits such as \"0750\"")
+            }
+            mode = octal
+        } else if let number = try container.decodeIfPresent(UInt32.self, forKey: .mode) {
+            mode = number
+        }
         self.init(
             template: try container.decode(String.self, forKey: .template),
-            mode: try container.decodeIfPresent(UInt32.self, forKey: .mode) ?? Self.defaultMode,
+            mode: mode,
             owner: try container.decodeIfPresent(UInt32.self, forKey: .owner),
             group: try container.decodeIfPresent(UInt32.self, forKey: .group),
             mount: try container.decodeIfPresent(DirectoryMount.self, forKey: .mount) ?? .none,

@@ -23,6 +23,7 @@ public struct MountEntry: Sendable, Equatable {
     /// Per-superblock options, e.g. `["rw", "size=65536k", "mode=750"]`.
     public var superOptions: [String]
 
+    /// An entry from its fields, already unescaped.
     public init(
         mountID: Int, parentID: Int, device: String, root: String, mountPoint: String, options: [String],
         propagation: [String], fileSystemType: String, source: String, superOptions: [String]

@@ -15,6 +15,7 @@ public struct ProvisionedDirectory: Sendable, Equatable, Codable {
     /// Whether release leaves the directory in place by default.
     public var keep: Bool
 
+    /// A record from its fields; `DirectoryProvisioner.release` checks it before acting on it.
     public init(id: FractalID, path: String, root: String, createdIntermediates: [String], mount: ProvisionedMount?, keep: Bool) {
         self.id = id
         self.path = path
@@ -40,6 +41,7 @@ public struct ProvisionedMount: Sendable, Equatable, Codable {
     /// What a bind mount shows (its source directory); `nil` for a tmpfs.
     public var source: String?
 
+    /// A record of one mount.
     public init(kind: Kind, target: String, source: String?) {
         self.kind = kind
         self.target = target

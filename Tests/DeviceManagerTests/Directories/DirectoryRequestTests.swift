@@ -110,6 +110,17 @@ import Testing
         #expect(request == DirectoryRequest(template: "/srv/%%FRACTAL_ID_PLACEHOLDER%%"))
     }
 
+    @Test func decodesTheModeAsANumberOrAnOctalString() throws {
+        func mode(_ json: String) throws -> UInt32 {
+            try JSONDecoder().decode(DirectoryRequest.self, from: Data(#"{"template": "/srv/%%FRACTAL_ID_PLACEHOLDER%%", "mode": \#(json)}"#.utf8)).mode
+        }
+        #expect(try mode("488") == 0o750)
+        #expect(try mode(#""0700""#) == 0o700)
+        #expect(try mode(#""2750""#) == 0o2750)
+        #expect(throws: DecodingError.self) { try mode(#""rwx""#) }
+        #expect(throws: DecodingError.self) { try mode(#""0980""#) }
+    }
+
     @Test func roundTripsThroughJSON() throws {
         for mount in [DirectoryMount.none, .tmpfs(sizeBytes: 4096), .bind(source: "/data")] {
             let request = DirectoryRequest(template: Self.template, mode: 0o700, owner: 1, group: 2, mount: mount, keep: true)
