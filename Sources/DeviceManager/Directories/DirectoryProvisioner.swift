@@ -192,7 +192,8 @@ public struct DirectoryProvisioner: Sendable {
         }
     }
 
-    /// How often a walk starts over when a concurrent release removes a directory under it.
+    /// How often a walk starts over when a concurrent release removes (or another provision
+    /// makes) a directory under it; past that, the error is reported.
     static let restartLimit = 16
 
     /// Sets the new directory's owner and mode, and mounts on it.
@@ -273,8 +274,9 @@ public struct DirectoryProvisioner: Sendable {
                 try current.makeDirectory(name, mode: Self.intermediateMode)
             } catch {
                 switch error.code {
-                case EEXIST:
+                case EEXIST where restarts < Self.restartLimit:
                     // Made by someone else since the open above: use theirs, and leave it on release.
+                    restarts += 1
                     continue
                 case ENOENT where restarts < Self.restartLimit:
                     // The directory we stand in was removed (a sibling session's release) since we
@@ -287,7 +289,8 @@ public struct DirectoryProvisioner: Sendable {
                     throw failure(error, "create directory", here)
                 }
             }
-            created.append(path.prefix(index + 1))
+            // After a restart the same directory may be made (by us) a second time.
+            if !created.contains(path.prefix(index + 1)) { created.append(path.prefix(index + 1)) }
             // Opened for reading, not O_PATH: fchmod needs a real open file.
             let next = try current.openBeneath(name, flags: O_RDONLY | O_DIRECTORY, path: here)
             // mkdir's mode is cut by the umask; set it outright.
