@@ -1,0 +1,36 @@
+import Foundation
+
+import DeviceManager
+
+/// The `fractal.devices` Docker label: which input devices a container wants from the session's lease.
+///
+/// A comma-separated list of ``DeviceRole`` names (`keyboard,mouse,tablet,gamepad`); empty or
+/// `none` asks for no devices. A container without the label gets ``defaultRoles``.
+public enum DeviceRolesLabel {
+    public static let key = "fractal.devices"
+    public static let defaultRoles: [DeviceRole] = [.keyboard, .mouse, .tablet]
+
+    /// The roles named by `labels`, or the default when the label is absent.
+    /// - Parameter path: where the labels are, for errors (`containerDefinitions[0].dockerLabels`).
+    public static func roles(in labels: [String: String]?, path: String) throws(TaskDefinitionError) -> [DeviceRole] {
+        guard let text = labels?[key] else { return defaultRoles }
+        let fieldPath = "\(path)[\"\(key)\"]"
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty || trimmed == "none" { return [] }
+        var roles: [DeviceRole] = []
+        for word in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = word.trimmingCharacters(in: .whitespaces)
+            guard let role = DeviceRole(rawValue: name) else {
+                let allowed = DeviceRole.allCases.map(\.rawValue).joined(separator: ", ")
+                throw .invalid(
+                    path: fieldPath,
+                    reason: "names unknown device role '\(name)'; allowed roles: \(allowed) (comma-separated), or none")
+            }
+            guard !roles.contains(role) else {
+                throw .invalid(path: fieldPath, reason: "names device role '\(name)' twice")
+            }
+            roles.append(role)
+        }
+        return roles
+    }
+}
