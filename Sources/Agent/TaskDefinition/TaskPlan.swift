@@ -1,0 +1,128 @@
+import DeviceManager
+
+/// What running one task for one session takes: the validated definition, the session's
+/// FractalID, the directories to provision, the Docker volumes to make and the input devices to lease.
+///
+/// Pure data: making the plan touches nothing. The caller provisions ``directories`` through its
+/// directory provisioner (which enforces the allowed roots), leases ``deviceRoles``, and then asks
+/// for each container's Docker create body with ``containerCreation(at:devices:directories:)``.
+public struct TaskPlan: Sendable, Equatable {
+    public var id: FractalID
+    /// The definition as written (placeholders unsubstituted); already validated.
+    public var definition: TaskDefinition
+    public var networkMode: NetworkMode
+    /// Host directories named through a placeholder, with the placeholder replaced.
+    public var directories: [PlannedDirectory]
+    /// Docker volumes the task uses (Docker-managed `volumes[]` and `dockerVolumeConfiguration`).
+    public var dockerVolumes: [PlannedDockerVolume]
+    /// Every input device role any container asked for, in first-asked order: what the lease needs.
+    public var deviceRoles: [DeviceRole]
+    /// The roles each container asked for, by container index.
+    public var containerDeviceRoles: [[DeviceRole]]
+
+    /// The task's family: what it is called in labels and logs.
+    public var family: String { definition.family }
+    /// The task's containers, in definition order.
+    public var containers: [ContainerDefinition] { definition.containerDefinitions }
+
+    /// Plans `definition` for the session `id`, validating it first.
+    public init(definition: TaskDefinition, id: FractalID) throws(TaskDefinitionError) {
+        try definition.validate()
+        self.id = id
+        self.definition = definition
+        networkMode = try definition.resolvedNetworkMode()
+
+        directories = []
+        dockerVolumes = []
+        for (index, volume) in (definition.volumes ?? []).enumerated() {
+            if let sourcePath = volume.host?.sourcePath {
+                guard Placeholder.containsPlaceholder(sourcePath) else { continue }
+                let hostPath = Placeholder.substitute(sourcePath, id: id)
+                // Validation refused '.' and '..' in the template; a FractalID cannot bring one in. Checked
+                // again because this path is about to be created on the host.
+                try validateHostPath(hostPath, path: "volumes[\(index)].host.sourcePath")
+                directories.append(PlannedDirectory(volumeName: volume.name, template: sourcePath, hostPath: hostPath))
+            } else {
+                dockerVolumes.append(PlannedDockerVolume(volume: volume, id: id))
+            }
+        }
+
+        deviceRoles = []
+        containerDeviceRoles = []
+        for (index, container) in definition.containerDefinitions.enumerated() {
+            let roles = try DeviceRolesLabel.roles(in: container.dockerLabels, path: "containerDefinitions[\(index)].dockerLabels")
+            containerDeviceRoles.append(roles)
+            for role in roles where !deviceRoles.contains(role) { deviceRoles.append(role) }
+        }
+    }
+
+    /// Parses ECS JSON and plans it for the session `id`.
+    public init(json: String, id: FractalID) throws(TaskDefinitionError) {
+        try self.init(definition: TaskDefinitionParser.parse(json), id: id)
+    }
+
+    /// The index of the container named `name`.
+    public func containerIndex(named name: String) -> Int? {
+        containers.firstIndex { $0.name == name }
+    }
+}
+
+/// A host directory a task's volume names through a FractalID placeholder; the lease creates it.
+public struct PlannedDirectory: Sendable, Equatable, Codable {
+    /// The task's name for the volume (`volumes[].name`).
+    public var volumeName: String
+    /// `host.sourcePath` as written, placeholder included.
+    public var template: String
+    /// `host.sourcePath` with the placeholder replaced by the FractalID.
+    public var hostPath: String
+
+    public init(volumeName: String, template: String, hostPath: String) {
+        self.volumeName = volumeName
+        self.template = template
+        self.hostPath = hostPath
+    }
+
+    /// A plain directory request for the provisioner (mode and owner at their defaults); adjust
+    /// it before provisioning if the session needs more (a tmpfs, an owner).
+    public var request: DirectoryRequest { DirectoryRequest(template: template) }
+}
+
+/// A Docker volume a task mounts: a `volumes[]` entry with no `host.sourcePath`, or with a
+/// `dockerVolumeConfiguration`.
+public struct PlannedDockerVolume: Sendable, Equatable, Codable {
+    public enum Scope: String, Sendable, Codable {
+        /// Made for the session and removed with it; named after the FractalID.
+        case task
+        /// Outlives the session; named as the task names it.
+        case shared
+    }
+
+    /// The task's name for the volume (`volumes[].name`).
+    public var volumeName: String
+    /// Docker's name for it: `fractal-<id>-<volume>` for task scope, the volume's name for shared.
+    public var dockerName: String
+    public var scope: Scope
+    /// When false the volume must already exist (shared volumes without `autoprovision`).
+    public var mayCreate: Bool
+    /// Docker's volume driver; nil means `local`.
+    public var driver: String?
+    public var driverOptions: [String: String]
+    /// The task's labels plus, for task scope, `fractal.id` so a sweep can find leftovers.
+    public var labels: [String: String]
+
+    public init(volume: Volume, id: FractalID) {
+        let configuration = volume.dockerVolumeConfiguration
+        let shared = configuration?.scope == "shared"
+        volumeName = volume.name
+        scope = shared ? .shared : .task
+        dockerName = shared ? volume.name : DockerName.make(["fractal", id.rawValue, volume.name])
+        mayCreate = !shared || configuration?.autoprovision == true
+        driver = configuration?.driver
+        driverOptions = configuration?.driverOpts ?? [:]
+        var labels = configuration?.labels ?? [:]
+        if !shared {
+            labels[ContainerLabel.id] = id.rawValue
+        }
+        self.labels = labels
+    }
+}
