@@ -1,0 +1,9 @@
+/// What a virtual input device stands in for; each role has a built-in `DeviceProfile`.
+public enum DeviceRole: String, Codable, CaseIterable, Sendable {
+    case keyboard
+    case mouse
+    /// An absolute pointer (like QEMU's USB tablet): the cursor goes where it is told.
+    case tablet
+    case gamepad
+    case touchscreen
+}
