@@ -1,0 +1,9 @@
+/// What the programs using a virtual device asked of it, returned by `UInputDevice.readFeedback()`.
+public enum DeviceFeedback: Hashable, Sendable {
+    /// Play the rumble effect `effectID`: motor strengths 0...65535, for `durationMs` (0: until stopped).
+    case rumble(effectID: Int16, strong: UInt16, weak: UInt16, durationMs: UInt16)
+    /// Stop the rumble effect `effectID`.
+    case rumbleStopped(effectID: Int16)
+    /// Turn the LED `code` (LED_CAPSL, ...) on or off.
+    case led(code: UInt16, on: Bool)
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a uinput device could not be created, written to or read.
+///
+/// Carries what failed (`operation`, e.g. "open" or "ioctl(UI_DEV_CREATE)"), on which `path`,
+/// and the `errno`; `description` says what to do about it.
+public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of failure, for callers that react to it (e.g. an HTTP status).
+    public enum Code: String, Hashable, Sendable {
+        /// The profile or phys was refused before any system call: see `profileError`.
+        case invalidProfile
+        /// The uinput node does not exist (or has no driver): the module is not loaded.
+        case moduleNotLoaded
+        /// The uinput node exists but this process may not open it.
+        case permissionDenied
+        /// The kernel made the device but no `eventN` node for it: evdev is not loaded.
+        case evdevNotLoaded
+        /// The device was closed.
+        case closed
+        /// Any other failed system call.
+        case system
+    }
+
+    public let code: Code
+    /// The system call that failed ("open", "ioctl(UI_DEV_CREATE)", "write", ...), or
+    /// "validate" for `invalidProfile` and the call attempted for `closed`.
+    public let operation: String
+    /// The uinput node (or sysfs file) involved.
+    public let path: String
+    /// The errno of the failed call; 0 when no call failed.
+    public let errno: Int32
+    /// Why the profile was refused, for `invalidProfile`.
+    public let profileError: DeviceProfileError?
+
+    /// A failed system call, classified by errno.
+    public init(operation: String, path: String, errno: Int32) {
+        switch (operation, errno) {
+        case ("open", ENOENT), ("open", ENODEV), ("open", ENXIO): code = .moduleNotLoaded
+        case ("open", EACCES), ("open", EPERM): code = .permissionDenied
+        default: code = .system
+        }
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+        self.profileError = nil
+    }
+
+    /// A profile or phys refused before any system call.
+    public init(invalidProfile error: DeviceProfileError, path: String) {
+        code = .invalidProfile
+        operation = "validate"
+        self.path = path
+        errno = 0
+        profileError = error
+    }
+
+    /// A device the kernel made without an event node (`path` is its sysfs directory).
+    init(evdevMissingFor path: String) {
+        self.init(code: .evdevNotLoaded, operation: "find event node", path: path)
+    }
+
+    /// A call on a device that was already closed.
+    static func closed(operation: String, path: String) -> UInputError {
+        UInputError(code: .closed, operation: operation, path: path)
+    }
+
+    private init(code: Code, operation: String, path: String) {
+        self.code = code
+        self.operation = operation
+        self.path = path
+        errno = 0
+        profileError = nil
+    }
+
+    /// The C library's text for `errno`, e.g. "No such file or directory".
+    public var errnoText: String {
+        guard errno != 0, let text = strerror(errno) else { return "" }
+        return String(cString: text)
+    }
+
+    public var description: String {
+        let failure = "\(operation) \(path): \(errnoText) (errno \(errno))"
+        switch code {
+        case .invalidProfile:
+            return "device profile refused: \(profileError.map(String.init(describing:)) ?? "invalid")"
+        case .moduleNotLoaded:
+            return "\(failure): \(path) is missing or has no driver; load the uinput module: modprobe uinput"
+        case .permissionDenied:
+            return "\(failure): this process may not open \(path); run as root, or grant a group access with a udev rule such as KERNEL==\"uinput\", GROUP=\"input\", MODE=\"0660\" and run as a member of that group"
+        case .evdevNotLoaded:
+            return "the kernel made no event node for \(path): load the evdev module: modprobe evdev"
+        case .closed:
+            return "\(operation) on a closed uinput device (\(path))"
+        case .system:
+            if errno == ENOTTY {
+                return "\(failure): \(path) does not answer uinput requests; is it really the uinput device?"
+            }
+            return failure
+        }
+    }
+}
