@@ -1,0 +1,34 @@
+import Testing
+@testable import DeviceManager
+
+// FractalID lives in Sources/DeviceManager/FractalID.swift; its tests sit here, next to the
+// phys that embeds it, until it has a test folder of its own.
+@Suite struct FractalIDTests {
+    @Test func randomIDsAre32HexDigitsAndDistinct() {
+        let ids = (0..<200).map { _ in FractalID.random() }
+        for id in ids {
+            #expect(id.rawValue.utf8.count == 32)
+            #expect(id.rawValue.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+            #expect((try? FractalID(id.rawValue)) == id)
+        }
+        #expect(Set(ids).count == ids.count)
+    }
+
+    @Test(arguments: ["", "A", "../x", "a/b", String(repeating: "a", count: 65), "-a", "_a", "a b", "é"])
+    func badIDsAreRejected(text: String) {
+        #expect(throws: FractalIDError.self) { try FractalID(text) }
+    }
+
+    @Test func errorsSayWhatIsWrong() {
+        #expect(throws: FractalIDError.empty) { try FractalID("") }
+        let long = String(repeating: "a", count: 65)
+        #expect(throws: FractalIDError.tooLong(long, limit: 64)) { try FractalID(long) }
+        #expect(throws: FractalIDError.invalidCharacter("a/b", position: 1)) { try FractalID("a/b") }
+        #expect(throws: FractalIDError.invalidCharacter("-a", position: 0)) { try FractalID("-a") }
+    }
+
+    @Test(arguments: ["a", "0", "session-1", "a_b", String(repeating: "z", count: 64)])
+    func goodIDsAreAccepted(text: String) throws {
+        #expect(try FractalID(text).rawValue == text)
+    }
+}
