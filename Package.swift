@@ -50,7 +50,7 @@ let package = Package(
             ]
         ),
         // The JSON the daemon and its clients exchange.
-        .target(name: "FractalAPI", dependencies: ["DeviceManager"]),
+        .target(name: "FractalAPI", dependencies: ["DeviceManager", "Agent"]),
         // The daemon's HTTP API on its unix socket, services and metrics.
         .target(
             name: "FractalDaemon",

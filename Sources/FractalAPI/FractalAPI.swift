@@ -1,3 +1,4 @@
+import Agent
 import DeviceManager
 import Foundation
 
@@ -111,3 +112,6 @@ public struct ErrorResponse: Codable, Sendable, Error {
     public var message: String
     public init(message: String) { self.message = message }
 }
+
+/// A task as the API reports it (`POST /v1/tasks`, `GET /v1/tasks`): the agent's own record.
+public typealias TaskResponse = TaskRecord

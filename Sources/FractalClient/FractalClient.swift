@@ -83,6 +83,26 @@ public final class FractalClient: Sendable {
         return String(decoding: body, as: UTF8.self)
     }
 
+    // MARK: Tasks
+
+    /// Runs an ECS task definition (the JSON as `aws ecs describe-task-definition` prints it).
+    public func runTask(definition: Data, id: String? = nil) async throws -> TaskResponse {
+        let (status, data) = try await raw("POST", "/v1/tasks" + (id.map { "?id=\(escape($0))" } ?? ""), body: definition)
+        return try decodeAnswer(status, data)
+    }
+
+    public func tasks() async throws -> [TaskResponse] {
+        try await call("GET", "/v1/tasks")
+    }
+
+    public func task(_ id: String) async throws -> TaskResponse {
+        try await call("GET", "/v1/tasks/\(escape(id))")
+    }
+
+    public func stopTask(_ id: String) async throws -> TaskResponse {
+        try await call("DELETE", "/v1/tasks/\(escape(id))")
+    }
+
     // MARK: Transport
 
     private struct Empty: Decodable {}
@@ -95,6 +115,10 @@ public final class FractalClient: Sendable {
     public func call<Answer: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<Int>.none) async throws -> Answer {
         let encoded = try body.map { try JSONEncoder().encode($0) }
         let (status, data) = try await raw(method, path, body: encoded)
+        return try decodeAnswer(status, data)
+    }
+
+    private func decodeAnswer<Answer: Decodable>(_ status: Int, _ data: Data) throws -> Answer {
         guard (200..<300).contains(status) else {
             let message = (try? JSONDecoder().decode(ErrorResponse.self, from: data).message) ?? String(decoding: data, as: UTF8.self)
             throw FractalClientError.api(status: status, message: message)

@@ -1,3 +1,4 @@
+import Agent
 import DeviceManager
 import FractalAPI
 import FractalVersion
@@ -8,6 +9,7 @@ import Logging
 /// The HTTP API, Docker-style: versioned paths, JSON bodies, errors as `{"message": ...}`.
 struct APIRoutes: Sendable {
     let manager: LeaseManager
+    let tasks: TaskRunner
     let metrics: DaemonMetrics
     let logger: Logger
 
@@ -72,6 +74,36 @@ struct APIRoutes: Sendable {
         }
     }
 
+    func registerTasks(on router: Router<BasicRequestContext>) {
+        router.post("/v1/tasks") { request, _ in
+            await handle("run task") {
+                var request = request
+                let id: FractalID?
+                do { id = try request.uri.queryParameters.get("id").map { try FractalID(String($0)) } } catch {
+                    throw APIError.badRequest("id: \(error)")
+                }
+                let body: ByteBuffer
+                do { body = try await request.collectBody(upTo: Self.maximumBodyBytes) } catch {
+                    throw APIError.status(.contentTooLarge, "task definition over \(Self.maximumBodyBytes) bytes")
+                }
+                let record = try await tasks.run(definition: Data(body.readableBytesView), id: id)
+                metrics.leasesCreated.increment()
+                return json(record, status: .created)
+            }
+        }
+        router.get("/v1/tasks") { _, _ in json(tasks.list()) }
+        router.get("/v1/tasks/:id") { _, context in
+            await handle("inspect task") { json(try tasks.task(try fractalID(context))) }
+        }
+        router.delete("/v1/tasks/:id") { _, context in
+            await handle("stop task") {
+                let record = try await tasks.stop(try fractalID(context))
+                metrics.leasesReleased.increment()
+                return json(record)
+            }
+        }
+    }
+
     // MARK: Helpers
 
     private func leaseRequest(from body: CreateLeaseRequest) throws -> LeaseRequest {
@@ -130,6 +162,20 @@ struct APIRoutes: Sendable {
             switch error {
             case .badRequest(let message): return (.badRequest, message)
             case .status(let status, let message): return (status, message)
+            }
+        case let error as TaskError:
+            switch error {
+            case .definition(let cause): return (.badRequest, "task definition: \(cause)")
+            case .lease(let cause): return statusAndMessage(for: cause)
+            case .creation(let cause): return (.badRequest, "\(cause)")
+            case .notFound: return (.notFound, error.description)
+            case .duplicate: return (.conflict, error.description)
+            case .docker(let cause):
+                switch cause {
+                case .unreachable: return (.serviceUnavailable, cause.description)
+                case .imageUnavailable: return (.notFound, cause.description)
+                default: return (.badGateway, cause.description)
+                }
             }
         case let error as LeaseError:
             let status: HTTPResponse.Status

@@ -1,3 +1,4 @@
+import Agent
 import DeviceManager
 import FractalAPI
 import Foundation
@@ -31,13 +32,20 @@ public enum Daemon {
         logger.info("\(report)")
 
         let metrics = DaemonMetrics()
+        let docker = DockerClient(socketPath: configuration.dockerSocketPath)
+        let tasks = TaskRunner(docker: docker, leases: manager, logger: logger)
         let router = Router()
-        APIRoutes(manager: manager, metrics: metrics, logger: logger).register(on: router)
+        let routes = APIRoutes(manager: manager, tasks: tasks, metrics: metrics, logger: logger)
+        routes.register(on: router)
+        routes.registerTasks(on: router)
         let socketPath = configuration.socketPath
         let application = Application(
             router: router,
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "fractal-agent"),
-            services: [FeedbackPump(manager: manager, metrics: metrics, logger: logger)],
+            services: [
+                FeedbackPump(manager: manager, metrics: metrics, logger: logger),
+                TaskFollower(tasks: tasks, logger: logger),
+            ],
             onServerRunning: { _ in
                 // The socket is reachable by root and the configured group only.
                 chmod(socketPath, 0o660)
@@ -51,6 +59,7 @@ public enum Daemon {
         try await group.run()
 
         unlink(socketPath)
+        try? await docker.shutdown()
         if configuration.releaseOnExit {
             let problems = manager.releaseAll()
             logger.info("released every lease on exit\(problems.isEmpty ? "" : "; problems: \(problems.joined(separator: "; "))")")

@@ -12,6 +12,8 @@ public struct DaemonConfiguration: Sendable {
     public var maximumLeases: Int = 128
     public var udevTimeout: Duration = .seconds(10)
     public var uinputPath: String = "/dev/uinput"
+    /// The Docker Engine's socket, for tasks.
+    public var dockerSocketPath: String = "/var/run/docker.sock"
     /// Release every lease (devices, mounts, directories) on SIGTERM instead of keeping the
     /// directories for the containers that still run.
     public var releaseOnExit: Bool = false

@@ -22,11 +22,14 @@ struct Devicectl: AsyncParsableCommand {
               devicectl list
               devicectl inject ID keyboard --text 'hello'
               devicectl release ID
+              devicectl run-task session.json
+              devicectl tasks
+              devicectl stop ID
 
             Shell completions: devicectl --generate-completion-script bash|zsh|fish
             """,
         version: "devicectl \(fractalVersionLine)",
-        subcommands: [Create.self, List.self, Inspect.self, Release.self, Inject.self, UdevRulesCommand.self]
+        subcommands: [Create.self, List.self, Inspect.self, Release.self, Inject.self, RunTask.self, Tasks.self, Stop.self, UdevRulesCommand.self]
     )
 }
 
@@ -266,5 +269,70 @@ struct UdevRulesCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+struct RunTask: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-task",
+        abstract: "Run an ECS task definition: containers with their own devices and directories.",
+        discussion: """
+            FILE is ECS's own JSON (as `aws ecs describe-task-definition` prints it, with or without \
+            the outer "taskDefinition" key; "-" reads standard input). %%FRACTAL_ID_PLACEHOLDER%% in \
+            volumes[].host.sourcePath becomes the task's FractalID; the devices come from the \
+            dockerLabels key fractal.devices (default keyboard,mouse,tablet).
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The task definition file, or - for standard input.")
+    var file: String
+
+    @Option(help: "The FractalID to use; a random one when omitted.")
+    var id: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let data: Data
+        do {
+            data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(filePath: file))
+        } catch {
+            throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+        }
+        let task = try await connection.withClient { try await $0.runTask(definition: data, id: id) }
+        if json { try printJSON(task); return }
+        print(TaskText.describe(task))
+    }
+}
+
+struct Tasks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List running tasks.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        let tasks = try await connection.withClient { try await $0.tasks() }
+        if json { try printJSON(tasks); return }
+        print(TaskText.table(tasks, now: Date()), terminator: "")
+    }
+}
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop a task: stop and remove its containers, release its devices and directories.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The task's FractalID.")
+    var id: String
+
+    func run() async throws {
+        let task = try await connection.withClient { try await $0.stopTask(id) }
+        print("stopped \(task.id): \(task.containers.map(\.name).joined(separator: ", "))")
     }
 }

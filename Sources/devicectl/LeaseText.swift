@@ -38,12 +38,7 @@ enum LeaseText {
                 lease.owner ?? "",
             ]
         }
-        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        func line(_ cells: [String]) -> String {
-            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+        return textTable(header: header, rows: rows)
     }
 
     static func age(_ seconds: TimeInterval) -> String {
@@ -59,4 +54,44 @@ enum LeaseText {
             word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,@%+".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }.joined(separator: " ")
     }
+}
+
+/// How devicectl shows tasks.
+enum TaskText {
+    static func describe(_ task: TaskResponse) -> String {
+        var lines = ["task \(task.id)  \(task.family)"]
+        for container in task.containers {
+            lines.append("  container  \(container.name)  \(container.dockerName)  \(container.id.prefix(12))")
+        }
+        if let lease = task.lease {
+            for device in lease.devices {
+                lines.append("  \(device.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(device.nodes.map(\.path).joined(separator: ", "))")
+            }
+            for directory in lease.directories { lines.append("  directory  \(directory.path)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func table(_ tasks: [TaskResponse], now: Date) -> String {
+        guard !tasks.isEmpty else { return "no tasks\n" }
+        let header = ["FRACTAL ID", "FAMILY", "CONTAINERS", "DEVICES", "AGE"]
+        let rows = tasks.map { task in
+            [
+                task.id.rawValue, task.family, task.containers.map(\.name).joined(separator: ","),
+                task.lease.map { $0.devices.map(\.role.rawValue).joined(separator: ",") } ?? "-",
+                LeaseText.age(now.timeIntervalSince(task.startedAt)),
+            ]
+        }
+        return textTable(header: header, rows: rows)
+    }
+}
+
+/// Columns padded to their widest cell, two spaces apart, one line per row.
+func textTable(header: [String], rows: [[String]]) -> String {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
+    }
+    return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
 }

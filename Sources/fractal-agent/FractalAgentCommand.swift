@@ -42,6 +42,9 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(help: "The uinput node.")
     var uinput: String = DaemonConfiguration().uinputPath
 
+    @Option(help: "The Docker Engine's socket, for tasks (POST /v1/tasks).")
+    var dockerSocket: String = DaemonConfiguration().dockerSocketPath
+
     @Flag(help: "On SIGTERM, release every lease (devices, mounts, directories) instead of keeping directories for running containers.")
     var releaseOnExit = false
 
@@ -66,6 +69,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.udevTimeout = .milliseconds(Int64(udevTimeout * 1000))
         configuration.uinputPath = uinput
         configuration.releaseOnExit = releaseOnExit
+        configuration.dockerSocketPath = dockerSocket
 
         let level = logLevel
         LoggingSystem.bootstrap { label in

@@ -4,7 +4,8 @@ import Dispatch
 /// hold one of the cooperative pool's few threads while a lease waits for udevd.
 private let blockingQueue = DispatchQueue(label: "fractal.blocking", qos: .userInitiated, attributes: .concurrent)
 
-func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+/// Runs a blocking call off the cooperative thread pool and awaits its result.
+public func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
     try await withCheckedThrowingContinuation { continuation in
         blockingQueue.async { continuation.resume(with: Result { try body() }) }
     }

@@ -1,0 +1,205 @@
+import DeviceManager
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs ECS task definitions on Docker: each task gets a FractalID, a lease of its devices and
+/// placeholder directories, and containers that see exactly those; when a container of the task
+/// ends, the whole task ends and its lease is released.
+public final class TaskRunner: Sendable {
+    private let docker: DockerClient
+    private let leases: LeaseManager
+    private let logger: Logger
+    private let tasks = Mutex<[FractalID: TaskRecord]>([:])
+    /// Tasks being started or stopped, so a container's end and a stop request don't race.
+    private let busy = Mutex<Set<FractalID>>([])
+
+    public init(docker: DockerClient, leases: LeaseManager, logger: Logger) {
+        self.docker = docker
+        self.leases = leases
+        self.logger = logger
+    }
+
+    // MARK: Run
+
+    /// Starts a task from its JSON definition; every failure undoes what was done before it.
+    public func run(definition json: Data, id requestedID: FractalID? = nil) async throws(TaskError) -> TaskRecord {
+        let definition: TaskDefinition
+        do { definition = try TaskDefinitionParser.parse(json) } catch { throw .definition(error) }
+        let id = requestedID ?? FractalID.random()
+        let plan: TaskPlan
+        do { plan = try TaskPlan(definition: definition, id: id) } catch { throw .definition(error) }
+        guard busy.withLock({ $0.insert(id).inserted }) else { throw .duplicate(id) }
+        defer { _ = busy.withLock { $0.remove(id) } }
+        if tasks.withLock({ $0[id] != nil }) { throw .duplicate(id) }
+
+        // Everything that can be refused without side effects first: Docker there, images present.
+        do {
+            try await docker.waitUntilReachable()
+            for container in plan.containers { _ = try await docker.ensureImage(container.image) }
+        } catch {
+            throw .docker(error)
+        }
+
+        let request = LeaseRequest(
+            id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: "task:\(plan.family)")
+        let lease: Lease
+        do {
+            lease = try await runBlocking { try self.leases.create(request) }
+        } catch let error as LeaseError {
+            throw .lease(error)
+        } catch {
+            throw .lease(.store(operation: "create", path: "", message: "\(error)"))
+        }
+
+        var created: [TaskRecord.Container] = []
+        do throws(TaskError) {
+            var directories: [String: String] = [:]
+            for planned in plan.directories {
+                if let provisioned = lease.directories.first(where: { $0.path == planned.hostPath }) {
+                    directories[planned.volumeName] = provisioned.path
+                }
+            }
+            do {
+                for volume in plan.dockerVolumes where volume.mayCreate { try await docker.createVolume(volume) }
+            } catch { throw TaskError.docker(error) }
+            for (index, container) in plan.containers.enumerated() {
+                let roles = Set(plan.containerDeviceRoles[index])
+                let nodes = lease.devices.filter { roles.contains($0.role) }.flatMap(\.nodes).map(ContainerDeviceNode.init)
+                let creation: ContainerCreation
+                do {
+                    creation = try plan.containerCreation(at: index, devices: nodes, directories: directories)
+                } catch { throw TaskError.creation(error) }
+                do {
+                    let made = try await docker.createContainer(creation)
+                    created.append(.init(name: container.name, id: made.Id, dockerName: creation.name))
+                } catch { throw TaskError.docker(error) }
+            }
+            let record = TaskRecord(id: id, family: plan.family, containers: created, startedAt: Date(), lease: lease)
+            // Known before the first start, so a container that ends at once still ends its task.
+            tasks.withLock { $0[id] = record }
+            do {
+                for container in created { try await docker.startContainer(container.id) }
+            } catch {
+                tasks.withLock { _ = $0.removeValue(forKey: id) }
+                throw TaskError.docker(error)
+            }
+            logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
+            return record
+        } catch {
+            for container in created { try? await docker.removeContainer(container.id, force: true) }
+            _ = try? await runBlocking { try self.leases.release(id) }
+            throw error
+        }
+    }
+
+    // MARK: Queries and stop
+
+    public func list() -> [TaskRecord] {
+        tasks.withLock { Array($0.values) }.map(withCurrentLease).sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
+    }
+
+    public func task(_ id: FractalID) throws(TaskError) -> TaskRecord {
+        guard let record = tasks.withLock({ $0[id] }) else { throw .notFound(id) }
+        return withCurrentLease(record)
+    }
+
+    private func withCurrentLease(_ record: TaskRecord) -> TaskRecord {
+        var record = record
+        record.lease = try? leases.lease(record.id)
+        return record
+    }
+
+    /// Stops and removes the task's containers and releases its lease.
+    public func stop(_ id: FractalID) async throws(TaskError) -> TaskRecord {
+        guard let record = tasks.withLock({ $0.removeValue(forKey: id) }) else { throw .notFound(id) }
+        await end(record, reason: "stopped on request")
+        return record
+    }
+
+    /// Removes what is left of a task: containers (stopped first), then its lease.
+    private func end(_ record: TaskRecord, reason: String) async {
+        for container in record.containers {
+            do {
+                try await docker.stopContainer(container.id, timeout: 5)
+            } catch {
+                logger.debug("task \(record.id): stopping \(container.name): \(error)")
+            }
+            do {
+                try await docker.removeContainer(container.id, force: true)
+            } catch {
+                logger.debug("task \(record.id): removing \(container.name): \(error)")
+            }
+        }
+        do {
+            _ = try await runBlocking { try self.leases.release(record.id) }
+        } catch let error as LeaseError {
+            if case .notFound = error {} else { logger.error("task \(record.id): releasing its lease: \(error)") }
+        } catch {
+            logger.error("task \(record.id): releasing its lease: \(error)")
+        }
+        logger.info("task \(record.id) (\(record.family)) ended: \(reason)")
+    }
+
+    // MARK: Following Docker
+
+    /// Finds the tasks of an earlier process from Docker's labels, ends those whose containers
+    /// stopped meanwhile, and releases task leases whose containers are gone.
+    public func recover() async throws(TaskError) {
+        let summaries: [ContainerSummary]
+        do { summaries = try await docker.listContainers(.label(ContainerLabel.id), all: true) } catch { throw .docker(error) }
+        var byID: [FractalID: [ContainerSummary]] = [:]
+        for summary in summaries {
+            guard let text = summary.Labels?[ContainerLabel.id], let id = try? FractalID(text) else { continue }
+            byID[id, default: []].append(summary)
+        }
+        for (id, containers) in byID {
+            let record = TaskRecord(
+                id: id, family: containers.first?.Labels?[ContainerLabel.task] ?? "",
+                containers: containers.map {
+                    .init(name: $0.Labels?[ContainerLabel.container] ?? "", id: $0.Id,
+                          dockerName: $0.Names?.first.map { String($0.drop { $0 == "/" }) } ?? "")
+                },
+                startedAt: Date(), lease: try? leases.lease(id))
+            if containers.allSatisfy({ $0.State == "running" }) {
+                tasks.withLock { $0[id] = record }
+                logger.info("task \(id) (\(record.family)) found again: \(containers.count) container(s) running")
+            } else {
+                await end(record, reason: "a container stopped while fractal-agent was not running")
+            }
+        }
+        // A task's lease whose containers vanished while no agent watched.
+        for lease in leases.leases() where lease.owner?.hasPrefix("task:") == true && byID[lease.id] == nil {
+            _ = try? await runBlocking { try self.leases.release(lease.id) }
+            logger.info("lease \(lease.id) of a task with no container left was released")
+        }
+    }
+
+    /// Follows Docker's events until cancelled: a task container that dies ends its task at once.
+    /// Reconnects with backoff when Docker goes away. `ready` is called once the stream is open.
+    public func follow(ready: @Sendable () async -> Void = {}) async {
+        var delay = Duration.milliseconds(100)
+        var announced = false
+        while !Task.isCancelled {
+            do {
+                let stream = try await docker.events(.containerEvents(["die", "destroy"]))
+                if !announced {
+                    announced = true
+                    await ready()
+                }
+                delay = .milliseconds(100)
+                for try await event in stream {
+                    guard let text = event.attributes[ContainerLabel.id], let id = try? FractalID(text) else { continue }
+                    guard let record = tasks.withLock({ $0.removeValue(forKey: id) }) else { continue }
+                    let name = event.attributes[ContainerLabel.container] ?? event.actorID
+                    await end(record, reason: "container \(name) \(event.action)" + (event.exitCode.map { " with status \($0)" } ?? ""))
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("following Docker's events: \(error); retrying in \(delay)")
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+}
