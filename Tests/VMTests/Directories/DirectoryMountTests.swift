@@ -153,6 +153,21 @@ import Testing
         #expect(temporary.listing() == ["data", "data/vm-session", "data/vm-session/saved", "root"])
     }
 
+    @Test func keepUnmountsButKeepsTheDirectory() throws {
+        try requireVM()
+        let temporary = try TemporaryDirectory()
+        let source = try temporary.makeDirectory("source")
+        let root = try temporary.makeDirectory("root")
+        let provisioner = try DirectoryProvisioner(allowedRoots: [root])
+        let made = try provisioner.provision(
+            DirectoryRequest(template: root + "/\(placeholder)", mode: 0o711, mount: .bind(source: source), keep: true), for: id)
+        try provisioner.release(made)
+        #expect(try !MountTable.current().isMountPoint(made.path))
+        #expect(try #require(fileStatus(made.path)).st_mode & 0o7777 == 0o711)
+        try provisioner.release(made, keep: false)
+        #expect(temporary.listing() == ["root", "source"])
+    }
+
     @Test func aBusyMountIsDetached() throws {
         try requireVM()
         let temporary = try TemporaryDirectory()
