@@ -99,8 +99,12 @@ import Glibc
         #expect(device.fileDescriptor != nil)
         device.close()
         #expect(access(classPath, F_OK) != 0 && errno == ENOENT, "\(classPath) still there after close()")
+        #expect(access(device.syspath, F_OK) != 0, "\(device.syspath) still there after close()")
         for node in device.nodes {
-            #expect(access("/sys/class/input/\(node.name)", F_OK) != 0, "\(node) still there after close()")
+            // Node names are reused at once, so a parallel test's device may have this one by
+            // now; it must not be ours.
+            let owner = resolvedPath("/sys/class/input/\(node.name)")
+            #expect(owner.map { !$0.hasPrefix(device.syspath + "/") } ?? true, "\(node) still there after close()")
         }
         #expect(device.fileDescriptor == nil)
         device.close()  // Idempotent.
@@ -289,4 +293,11 @@ func listing(_ path: String) -> [String] {
         })
     }
     return names.sorted()
+}
+
+/// Where a sysfs link leads, or nil when there is nothing there.
+func resolvedPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }
