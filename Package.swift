@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "FractalClient",
             dependencies: [
-                "FractalAPI",
+                "FractalAPI", "Agent",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -84,6 +84,17 @@ let package = Package(
                 "FractalClient", "FractalAPI", "FractalVersion", "DeviceManager", "CLibEvdev",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // The benchmark harness (scripts/bench, docs/BENCHMARKS.md): runs in the VM, prints tables.
+        // The baselines it compares against are plain C, so nothing else is inside their loops.
+        .target(name: "CBenchBaselines", dependencies: ["CLibEvdev"], path: "bench/Sources/CBenchBaselines", cSettings: gnuSource),
+        .executableTarget(
+            name: "fractal-bench",
+            dependencies: [
+                "DeviceManager", "CUInput", "CLibEvdev", "CLibUdev", "CBenchBaselines", "FractalClient", "FractalAPI", "Agent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/Sources/fractal-bench"
         ),
         // Pure logic; runs on any host.
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),

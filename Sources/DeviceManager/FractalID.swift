@@ -2,14 +2,15 @@
 ///
 /// Either generated from the kernel's CSPRNG (128 bits, 32 lowercase hex digits) or supplied by the
 /// caller and then held to a pattern that is safe as a path component, a udev property value,
-/// a Docker container name and a uinput `phys` string: 1 to 64 characters of `[a-z0-9]`, `-` and `_`,
+/// a Docker container name and a uinput `phys` string: 1 to 48 characters of `[a-z0-9]`, `-` and `_`,
 /// starting with a letter or digit.
 public struct FractalID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
     /// The validated text of the ID.
     public let rawValue: String
 
-    /// The longest ID accepted: keeps `fractal/<ID>/<role>` well inside uinput's 80-byte `phys`.
-    public static let maximumLength = 64
+    /// The longest ID accepted: keeps `fractal/<ID>/<role>` (20 bytes besides the ID for the
+    /// longest role) inside the 79 bytes of `phys` the device layer allows.
+    public static let maximumLength = 48
 
     /// Validates a caller-supplied ID.
     public init(_ text: String) throws(FractalIDError) {

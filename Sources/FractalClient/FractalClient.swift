@@ -1,3 +1,4 @@
+import Agent
 import AsyncHTTPClient
 import FractalAPI
 import Foundation
@@ -42,7 +43,12 @@ public final class FractalClient: Sendable {
 
     public init(socketPath: String = defaultSocketPath, timeout: Duration = .seconds(120)) {
         self.socketPath = socketPath
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // Lease requests wait for udevd and may queue behind each other: allow many connections
+        // at once and never time out a request while it waits for one.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        configuration.timeout = .init(connect: .init(timeout), read: .init(timeout))
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)
     }
 
@@ -137,6 +143,11 @@ public final class FractalClient: Sendable {
         guard let url = URL(httpURLWithSocketPath: socketPath, uri: path) else {
             throw FractalClientError.daemonNotReachable(socketPath: socketPath, reason: "not a usable socket path")
         }
+        // The HTTP client retries a failed connect until its timeout, which is long so that many
+        // lease requests may queue; one connect(2) first says at once why nothing answers.
+        if UnixSocketProbe.failure(socketPath) != nil {
+            throw FractalClientError.daemonNotReachable(socketPath: socketPath, reason: Self.diagnose(socketPath, nil))
+        }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .init(rawValue: method)
         if let body {
@@ -155,7 +166,7 @@ public final class FractalClient: Sendable {
     }
 
     /// Turns a connection failure into the reason a person can act on.
-    static func diagnose(_ socketPath: String, _ error: any Error) -> String {
+    static func diagnose(_ socketPath: String, _ error: (any Error)?) -> String {
         var info = stat()
         if lstat(socketPath, &info) != 0 {
             return errno == EACCES
@@ -166,6 +177,6 @@ public final class FractalClient: Sendable {
         if access(socketPath, R_OK | W_OK) != 0 {
             return "permission denied: the socket is mode 0660; run as root or as a member of its group"
         }
-        return "nothing answers on the socket (\(error)); the daemon may have stopped uncleanly"
+        return "nothing answers on the socket" + (error.map { " (\($0))" } ?? "") + "; the daemon may have stopped uncleanly"
     }
 }

@@ -8,9 +8,9 @@ import Darwin
 
 /// Connects to a unix socket and closes it again, to say why a request could not be sent:
 /// the HTTP client's errors do not reliably carry the errno of a failed `connect(2)`.
-enum UnixSocketProbe {
+public enum UnixSocketProbe {
     /// nil when the socket accepts a connection, else the reason (`No such file or directory`).
-    static func failure(_ path: String) -> String? {
+    public static func failure(_ path: String) -> String? {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)

@@ -14,21 +14,31 @@ import Testing
         #expect(Set(ids).count == ids.count)
     }
 
-    @Test(arguments: ["", "A", "../x", "a/b", String(repeating: "a", count: 65), "-a", "_a", "a b", "é"])
+    @Test(arguments: ["", "A", "../x", "a/b", String(repeating: "a", count: FractalID.maximumLength + 1), "-a", "_a", "a b", "é"])
     func badIDsAreRejected(text: String) {
         #expect(throws: FractalIDError.self) { try FractalID(text) }
     }
 
     @Test func errorsSayWhatIsWrong() {
         #expect(throws: FractalIDError.empty) { try FractalID("") }
-        let long = String(repeating: "a", count: 65)
-        #expect(throws: FractalIDError.tooLong(long, limit: 64)) { try FractalID(long) }
+        let long = String(repeating: "a", count: FractalID.maximumLength + 1)
+        #expect(throws: FractalIDError.tooLong(long, limit: FractalID.maximumLength)) { try FractalID(long) }
         #expect(throws: FractalIDError.invalidCharacter("a/b", position: 1)) { try FractalID("a/b") }
         #expect(throws: FractalIDError.invalidCharacter("-a", position: 0)) { try FractalID("-a") }
     }
 
-    @Test(arguments: ["a", "0", "session-1", "a_b", String(repeating: "z", count: 64)])
+    @Test(arguments: ["a", "0", "session-1", "a_b", String(repeating: "z", count: FractalID.maximumLength)])
     func goodIDsAreAccepted(text: String) throws {
         #expect(try FractalID(text).rawValue == text)
+    }
+}
+
+@Suite struct FractalIDPhysTests {
+    /// The longest ID must still fit the phys of the longest role name.
+    @Test func theLongestIDFitsEveryRolesPhys() throws {
+        let id = try FractalID(String(repeating: "z", count: FractalID.maximumLength))
+        for role in DeviceRole.allCases {
+            #expect(throws: Never.self) { try DevicePhys.validate(DevicePhys.make(id: id, role: role)) }
+        }
     }
 }

@@ -45,6 +45,8 @@ final class DaemonProcess: @unchecked Sendable {
         process.executableURL = URL(filePath: try Self.executable("fractal-agent"))
         process.arguments = [
             "--socket", socketPath, "--state-dir", stateDirectory, "--allowed-root", root, "--log-level", "debug",
+            // udevd under emulation, with 150 devices at once, is far slower than on a host.
+            "--udev-timeout", "120",
         ] + extraArguments
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(filePath: log))
@@ -85,10 +87,9 @@ final class DaemonProcess: @unchecked Sendable {
 
     var rootEntries: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted() }
 
-    /// Lines of /proc/self/mountinfo that mention this daemon's root.
+    /// Mount points at or below this daemon's root.
     var mountsUnderRoot: [String] {
-        ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").split(separator: "\n")
-            .filter { $0.contains(root) }.map(String.init)
+        ((try? MountTable.current())?.mounts(under: root) ?? []).map(\.mountPoint)
     }
 
     private static func answers(_ path: String) -> Bool {

@@ -98,14 +98,14 @@ import Testing
         let listedDirectories = Set(leases.flatMap(\.directories).map(\.path))
         let onDisk = Set(daemon.rootEntries.map { daemon.root + "/" + $0 })
         #expect(onDisk == listedDirectories, "orphan directories: \(onDisk.subtracting(listedDirectories))")
-        let mounted = Set(daemon.mountsUnderRoot.compactMap { $0.split(separator: " ").dropFirst(4).first.map(String.init) })
+        let mounted = Set(daemon.mountsUnderRoot)
         #expect(mounted == listedDirectories, "orphan mounts: \(mounted.subtracting(listedDirectories))")
         // Nothing of the killed process's devices is left in the kernel.
         #expect(sysfsDevices(of: Set(leases.map(\.id.rawValue))).isEmpty)
 
         let (status, table) = try daemon.devicectl(["list"])
         #expect(status == 0)
-        for lease in leases { #expect(table.contains("\(lease.id)  devices-lost")) }
+        for lease in leases { #expect(tableHasRow(table, [lease.id.rawValue, "devices-lost"]), "\(table)") }
 
         for lease in leases { _ = try await restarted.releaseLease(lease.id.rawValue, keepDirectories: false) }
         #expect(daemon.rootEntries.isEmpty)
@@ -134,7 +134,8 @@ import Testing
         #expect(await status(CreateLeaseRequest(id: "Bad/ID")) == 400)
         #expect(await status(CreateLeaseRequest(devices: ["keyboard", "joystick"])) == 400)
         #expect(await status(CreateLeaseRequest(devices: ["keyboard", "keyboard"])) == 400)
-        let escaping = try DirectoryRequest.parse(daemon.root + "/../%%FRACTAL_ID_PLACEHOLDER%%")
+        // Built directly: the client-side parser would refuse it before it reached the daemon.
+        let escaping = DirectoryRequest(template: daemon.root + "/../%%FRACTAL_ID_PLACEHOLDER%%")
         #expect(await status(CreateLeaseRequest(devices: ["keyboard"], directories: [escaping])) == 400)
         symlink("/etc", daemon.root + "/link")
         let throughLink = try DirectoryRequest.parse(daemon.root + "/link/%%FRACTAL_ID_PLACEHOLDER%%")
@@ -176,14 +177,14 @@ import Testing
         let reader = try EvdevNode("/dev/input/by-fractal-id/typing/keyboard")
         let (injected, message) = try daemon.devicectl(["inject", "typing", "keyboard", "--text", "Hi"])
         #expect(injected == 0, "\(message)")
-        let keys = try reader.read(count: 16).filter { $0.type == 1 }.map { "\($0.code):\($0.value)" }
+        let keys = try reader.read(count: 12).filter { $0.type == 1 }.map { "\($0.code):\($0.value)" }
         // Shift down, H down, H up, Shift up, I down, I up.
         #expect(keys == ["42:1", "35:1", "35:0", "42:0", "23:1", "23:0"])
 
         let (listed, table) = try daemon.devicectl(["list"])
         #expect(listed == 0)
         #expect(table.hasPrefix("FRACTAL ID"))
-        #expect(table.contains("typing  active  keyboard,mouse,gamepad"))
+        #expect(tableHasRow(table, ["typing", "active", "keyboard,mouse,gamepad"]), "\(table)")
         let (_, metrics) = try runTool(["curl", "-s", "--unix-socket", daemon.socketPath, "http://localhost/metrics"])
         #expect(metrics.contains("fractal_leases{state=\"active\"} 1"), "\(metrics)")
         #expect(metrics.contains("fractal_devices 3"))
@@ -223,5 +224,12 @@ import Testing
         #expect(daemon.mountsUnderRoot.isEmpty)
         await client.shutdown()
         daemon.stop()
+    }
+}
+
+/// Whether a devicectl table has a row starting with these cells, however the columns are padded.
+func tableHasRow(_ table: String, _ cells: [String]) -> Bool {
+    table.split(separator: "\n").contains { line in
+        Array(line.split(separator: " ", omittingEmptySubsequences: true).prefix(cells.count).map(String.init)) == cells
     }
 }

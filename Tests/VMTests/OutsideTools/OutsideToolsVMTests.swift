@@ -42,6 +42,7 @@ import Testing
         #expect(block.contains("Device:           \(device.profile.name)"))
         let capabilities = block.split(separator: "\n").first { $0.hasPrefix("Capabilities:") }.map(String.init) ?? ""
         #expect(capabilities.split(separator: " ").dropFirst().map(String.init) == [capability], "\(role): \(block)")
+        print("libinput list-devices, \(role): \(capabilities)")
     }
 
     @Test func evtestSeesKeysGoDownAndUp() throws {
@@ -74,11 +75,13 @@ import Testing
         }
         try Self.waitForUdev(device)
         let script = repositoryRoot.appending(path: "Tests/VMTests/OutsideTools/sdl_controllers.py").path
-        let (status, output) = try runTool(["/usr/bin/python3", script, device.profile.name, "--rumble", "16384", "32768"])
+        let node = try #require(device.eventNode).path
+        let (status, output) = try runTool(["/usr/bin/python3", script, node, "--rumble", "16384", "32768"])
         #expect(status == 0, "\(output)")
-        let ours = output.split(separator: "\n").filter { $0.contains("\"name\": \"\(device.profile.name)\"") }
+        let ours = output.split(separator: "\n").filter { $0.contains("\"path\": \"\(node)\"") }
         #expect(!ours.isEmpty, "SDL2 does not list the gamepad: \(output)")
         #expect(ours.allSatisfy { $0.contains("\"gameController\": true") }, "\(output)")
+        print("SDL2: \(ours.joined(separator: " "))")
         let rumble = server.wait { if case .rumble = $0 { return true } else { return false } }
         guard case .rumble(_, let strong, let weak, _) = rumble else {
             Issue.record("the owner saw no rumble from SDL2: \(server.all); SDL said \(output)")

@@ -80,7 +80,7 @@ import Testing
         #expect(events == ["1:30:1", "0:0:0", "1:30:0", "0:0:0"])
 
         let listed = try daemon.devicectl(["tasks"]).output
-        #expect(listed.contains("\(task.id)  typing  app  keyboard,mouse,tablet"), "\(listed)")
+        #expect(tableHasRow(listed, [task.id.rawValue, "typing", "app", "keyboard,mouse,tablet"]), "\(listed)")
         let stopped = try await client.stopTask(task.id.rawValue)
         #expect(stopped.id == task.id)
         #expect(await Self.leaseGone(client, task.id))
