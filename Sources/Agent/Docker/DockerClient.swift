@@ -13,7 +13,9 @@ public final class DockerClient: Sendable {
     /// Where dockerd listens unless told otherwise.
     public static let defaultSocketPath = "/var/run/docker.sock"
 
+    /// dockerd's unix socket.
     public let socketPath: String
+    /// The newest API version this client addresses dockerd at.
     public let maximumAPIVersion: DockerAPIVersion
     private let http: HTTPClient
     private let logger: Logger
@@ -51,7 +53,7 @@ public final class DockerClient: Sendable {
     public func ping() async throws(DockerError) -> DockerAPIVersion? {
         let response = try await send("ping", .GET, path: "/_ping", versioned: false)
         try response.expect(200, operation: "ping")
-        return response.headers["API-Version"].flatMap(DockerAPIVersion.init)
+        return response.headers["api-version"].flatMap(DockerAPIVersion.init)
     }
 
     /// The API version used for every versioned path: negotiated once, then remembered.
@@ -329,6 +331,7 @@ public final class DockerClient: Sendable {
 
     struct Response: Sendable {
         var status: Int
+        /// Names lowercased.
         var headers: [String: String]
         var body: [UInt8]
         /// Set instead of `body` for streaming requests.
@@ -361,6 +364,9 @@ public final class DockerClient: Sendable {
             throw .transport(operation: operation, reason: "cannot make a URL for socket \(socketPath)")
         }
         var request = HTTPClientRequest(url: url.absoluteString)
+        // A unix-socket URL has no host, so the client sends no Host header; dockerd (Go's HTTP
+        // server) refuses HTTP/1.1 requests without one. Docker's own client sends a dummy too.
+        request.headers.add(name: "Host", value: "docker")
         switch method {
         case .GET: request.method = .GET
         case .POST: request.method = .POST
@@ -379,7 +385,8 @@ public final class DockerClient: Sendable {
                 response = try await http.execute(request, deadline: .distantFuture)
             }
             var headers: [String: String] = [:]
-            for header in response.headers { headers[header.name] = header.value }
+            // Go canonicalises names (`Api-Version`); look them up lowercased.
+            for header in response.headers { headers[header.name.lowercased()] = header.value }
             let status = Int(response.status.code)
             if streaming {
                 return Response(status: status, headers: headers, body: [], streamingBody: response.body)
