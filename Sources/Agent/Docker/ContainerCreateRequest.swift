@@ -19,6 +19,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
     public var ExposedPorts: [String: EmptyObject]?
     public var HostConfig: HostConfig
 
+    /// Creates the value from its fields.
     public init(Image: String, HostConfig: HostConfig) {
         self.Image = Image
         self.HostConfig = HostConfig
@@ -58,6 +59,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         public var Sysctls: [String: String]?
         public var LogConfig: LogSettings?
 
+        /// Creates the value from its fields.
         public init(NetworkMode: String) {
             self.NetworkMode = NetworkMode
             self.AutoRemove = false
@@ -71,6 +73,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         /// `r`, `w` and `m` (mknod) in any combination.
         public var CgroupPermissions: String
 
+        /// Creates the value from its fields.
         public init(PathOnHost: String, PathInContainer: String, CgroupPermissions: String) {
             self.PathOnHost = PathOnHost
             self.PathInContainer = PathInContainer
@@ -84,6 +87,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         public var Soft: Int
         public var Hard: Int
 
+        /// Creates the value from its fields.
         public init(Name: String, Soft: Int, Hard: Int) {
             self.Name = Name
             self.Soft = Soft
@@ -96,6 +100,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         public var HostIp: String
         public var HostPort: String
 
+        /// Creates the value from its fields.
         public init(HostIp: String = "", HostPort: String) {
             self.HostIp = HostIp
             self.HostPort = HostPort
@@ -104,9 +109,11 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
 
     /// `HostConfig.LogConfig`.
     public struct LogSettings: Codable, Sendable, Equatable {
+        /// The log driver (`json-file`, `local`, ...).
         public var `Type`: String
         public var Config: [String: String]?
 
+        /// Creates the value from its fields.
         public init(Type: String, Config: [String: String]?) {
             self.Type = `Type`
             self.Config = Config
@@ -121,6 +128,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         public var Retries: Int?
         public var StartPeriod: Int64?
 
+        /// Creates the value from its fields.
         public init(Test: [String], Interval: Int64? = nil, Timeout: Int64? = nil, Retries: Int? = nil, StartPeriod: Int64? = nil) {
             self.Test = Test
             self.Interval = Interval
@@ -132,6 +140,7 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
 
     /// `{}`, as Docker wants for each of `ExposedPorts`' values.
     public struct EmptyObject: Codable, Sendable, Equatable {
+        /// Creates the value from its fields.
         public init() {}
     }
 }

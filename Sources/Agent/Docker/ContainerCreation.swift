@@ -4,12 +4,16 @@ import DeviceManager
 /// caller grants), mapped by path. Docker reads the node's numbers itself from `hostPath`;
 /// `major` and `minor` travel along so the caller can check what it granted.
 public struct ContainerDeviceNode: Sendable, Equatable, Hashable {
+    /// The node on the host (`/dev/input/event7`).
     public var hostPath: String
     /// Where the node appears in the container; usually the same path.
     public var containerPath: String
+    /// The node's device numbers.
     public var major: UInt32
+    /// The node's device numbers.
     public var minor: UInt32
 
+    /// Creates the value from its fields.
     public init(hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32) {
         self.hostPath = hostPath
         self.containerPath = containerPath ?? hostPath
@@ -27,6 +31,7 @@ public struct ContainerDeviceNode: Sendable, Equatable, Hashable {
 public struct ContainerCreation: Sendable, Equatable {
     /// `fractal-<FractalID>-<container name>`, sanitised for Docker.
     public var name: String
+    /// The JSON body.
     public var request: ContainerCreateRequest
 }
 

@@ -2,9 +2,12 @@ import Foundation
 
 /// A Docker Engine API version (`1.43`), as `/_ping`'s `API-Version` header and `/version` give it.
 public struct DockerAPIVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The part before the dot.
     public var major: Int
+    /// The part after the dot.
     public var minor: Int
 
+    /// Creates the value from its fields.
     public init(_ major: Int, _ minor: Int) {
         self.major = major
         self.minor = minor

@@ -13,6 +13,7 @@ public struct DockerEvent: Sendable, Equatable {
     /// Seconds since the epoch.
     public var time: Int64?
 
+    /// Creates the value from its fields.
     public init(type: String, action: String, actorID: String, attributes: [String: String], time: Int64? = nil) {
         self.type = type
         self.action = action
@@ -57,8 +58,10 @@ public struct DockerEvent: Sendable, Equatable {
 
 /// Docker's `filters` query parameter: a JSON object of string lists.
 public struct DockerFilters: Sendable, Equatable {
+    /// Filter name (`label`, `type`, `event`) to the values any of which may match.
     public var values: [String: [String]]
 
+    /// Creates the value from its fields.
     public init(_ values: [String: [String]] = [:]) { self.values = values }
 
     /// Containers that carry `label` (`fractal.id`) or `label=value`.
@@ -80,9 +83,11 @@ public struct DockerFilters: Sendable, Equatable {
 /// dockerd's event stream: newline-delimited JSON, one ``DockerEvent`` per line, until the
 /// consumer stops iterating (which ends the request) or dockerd closes the stream.
 public struct DockerEventStream: AsyncSequence, Sendable {
+    /// One event per element.
     public typealias Element = DockerEvent
     let stream: AsyncThrowingStream<DockerEvent, any Error>
 
+    /// The events in the order dockerd sends them.
     public func makeAsyncIterator() -> AsyncThrowingStream<DockerEvent, any Error>.AsyncIterator {
         stream.makeAsyncIterator()
     }

@@ -1,4 +1,5 @@
 /// `GET /version`: what dockerd says about itself (the fields fractal-agent reports).
+/// Field names in this file are Docker's own, so the JSON decodes without key mapping.
 public struct DockerVersion: Codable, Sendable, Equatable {
     public var Version: String
     public var ApiVersion: String
@@ -42,6 +43,7 @@ public struct ContainerInspection: Codable, Sendable, Equatable {
     public var Config: Configuration
     public var HostConfig: HostSettings
 
+    /// `State`: whether it runs, and how it ended.
     public struct ContainerState: Codable, Sendable, Equatable {
         public var Status: String
         public var Running: Bool
@@ -53,12 +55,14 @@ public struct ContainerInspection: Codable, Sendable, Equatable {
         public var FinishedAt: String?
     }
 
+    /// `Config`: what it was created with.
     public struct Configuration: Codable, Sendable, Equatable {
         public var Image: String?
         public var Env: [String]?
         public var Labels: [String: String]?
     }
 
+    /// `HostConfig`: what it may touch on the host.
     public struct HostSettings: Codable, Sendable, Equatable {
         public var Devices: [ContainerCreateRequest.DeviceMapping]?
         public var Binds: [String]?

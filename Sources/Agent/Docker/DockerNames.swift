@@ -31,6 +31,7 @@ public enum ContainerLabel {
     public static let task = "fractal.task"
     /// The container's name in the task definition.
     public static let container = "fractal.container"
+    /// Every label fractal-agent sets; task definitions may not set them.
     public static let reserved = [id, task, container]
 }
 

@@ -7,7 +7,9 @@ import DeviceManager
 /// A comma-separated list of ``DeviceRole`` names (`keyboard,mouse,tablet,gamepad`); empty or
 /// `none` asks for no devices. A container without the label gets ``defaultRoles``.
 public enum DeviceRolesLabel {
+    /// The label's name.
     public static let key = "fractal.devices"
+    /// What a container without the label gets.
     public static let defaultRoles: [DeviceRole] = [.keyboard, .mouse, .tablet]
 
     /// The roles named by `labels`, or the default when the label is absent.

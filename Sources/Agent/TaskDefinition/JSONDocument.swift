@@ -51,10 +51,13 @@ public indirect enum JSONValue: Sendable, Equatable {
 
 /// A JSON syntax error with its 1-based line and column (columns count characters, not bytes).
 public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// 1-based line.
     public var line: Int
+    /// 1-based column, in characters.
     public var column: Int
     /// The byte offset of the error in the input.
     public var offset: Int
+    /// What was wrong, in words.
     public var reason: String
 
     public var description: String { "line \(line), column \(column): \(reason)" }

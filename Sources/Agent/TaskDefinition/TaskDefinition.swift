@@ -5,8 +5,11 @@
 /// (scheduling and IAM fields) or refused by ``TaskDefinitionParser`` when running the task
 /// without them would be wrong. Unknown fields are ignored.
 public struct TaskDefinition: Codable, Sendable, Equatable {
+    /// The task's name; every revision of a task shares it.
     public var family: String
+    /// The containers, started in this order.
     public var containerDefinitions: [ContainerDefinition]
+    /// Volumes the containers mount by name through `mountPoints`.
     public var volumes: [Volume]?
     /// `host`, `none` or `bridge`; fractal-agent defaults to `none` when absent (see ``NetworkMode``).
     public var networkMode: String?
@@ -15,6 +18,7 @@ public struct TaskDefinition: Codable, Sendable, Equatable {
     /// Task-level memory in MiB (`"2048"` or `"2 GB"`): a hard cap, applied to a single-container task.
     public var memory: ECSSize?
 
+    /// Creates the value from its ECS fields.
     public init(
         family: String, containerDefinitions: [ContainerDefinition], volumes: [Volume]? = nil,
         networkMode: String? = nil, cpu: ECSSize? = nil, memory: ECSSize? = nil
@@ -30,8 +34,10 @@ public struct TaskDefinition: Codable, Sendable, Equatable {
 
 /// A task-level size, which ECS writes as a string (`"1024"`, `"1 vCPU"`, `"2 GB"`) and some tools as a number.
 public struct ECSSize: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The size as written.
     public var text: String
 
+    /// Creates the value from its ECS fields.
     public init(_ text: String) { self.text = text }
 
     public init(from decoder: any Decoder) throws {
@@ -72,12 +78,19 @@ public struct ECSSize: Codable, Sendable, Equatable, CustomStringConvertible {
 
 /// One container of a task: `containerDefinitions[]`.
 public struct ContainerDefinition: Codable, Sendable, Equatable {
+    /// The container's name, unique in the task; part of its Docker name.
     public var name: String
+    /// The image reference (`repo:tag` or `repo@digest`); it must be on the host or pullable.
     public var image: String
+    /// Docker's `Cmd`; absent keeps the image's.
     public var command: [String]?
+    /// Docker's `Entrypoint`; absent keeps the image's.
     public var entryPoint: [String]?
+    /// Environment variables, in order; `FRACTAL_ID` is added by fractal-agent.
     public var environment: [KeyValuePair]?
+    /// Task volumes mounted into the container.
     public var mountPoints: [MountPoint]?
+    /// Devices, capabilities, init, `/dev/shm` and tmpfs mounts.
     public var linuxParameters: LinuxParameters?
     /// Hard memory limit, MiB.
     public var memory: Int?
@@ -85,30 +98,48 @@ public struct ContainerDefinition: Codable, Sendable, Equatable {
     public var memoryReservation: Int?
     /// Relative CPU weight in CPU units (1024 = one CPU's worth), as Docker CPU shares.
     public var cpu: Int?
+    /// `user`, `user:group`, `uid` or `uid:gid`.
     public var user: String?
+    /// The working directory of the container's command.
     public var workingDirectory: String?
+    /// Labels for the container; `fractal.devices` also says which input devices it gets.
     public var dockerLabels: [String: String]?
+    /// Resource limits for the container's processes.
     public var ulimits: [Ulimit]?
     /// Whether the task stops when this container stops; ECS's default is true.
     public var essential: Bool?
+    /// Ports to publish (bridge) or that the container uses (host).
     public var portMappings: [PortMapping]?
+    /// Docker's health check, times in seconds.
     public var healthCheck: HealthCheck?
+    /// The container's hostname (not with networkMode host).
     public var hostname: String?
+    /// Mount the image's filesystem read-only.
     public var readonlyRootFilesystem: Bool?
     /// Seconds between SIGTERM and SIGKILL when the container is stopped.
     public var stopTimeout: Int?
+    /// Keep stdin open (Docker's `OpenStdin`).
     public var interactive: Bool?
+    /// Allocate a terminal (Docker's `Tty`).
     public var pseudoTerminal: Bool?
+    /// No networking at all, whatever the network mode.
     public var disableNetworking: Bool?
+    /// Extra `/etc/hosts` entries.
     public var extraHosts: [HostEntry]?
+    /// DNS servers for the container.
     public var dnsServers: [String]?
+    /// DNS search domains for the container.
     public var dnsSearchDomains: [String]?
+    /// Docker's `SecurityOpt` (`no-new-privileges`, `apparmor:...`, `seccomp:...`).
     public var dockerSecurityOptions: [String]?
+    /// Namespaced sysctls.
     public var systemControls: [SystemControl]?
+    /// Where the container's output goes.
     public var logConfiguration: LogConfiguration?
     /// Only `false` (or absent) is accepted: a privileged container sees every host device.
     public var privileged: Bool?
 
+    /// Creates the value from its ECS fields.
     public init(name: String, image: String) {
         self.name = name
         self.image = image
@@ -120,9 +151,12 @@ public struct ContainerDefinition: Codable, Sendable, Equatable {
 
 /// `{"name": ..., "value": ...}`, as in `environment`.
 public struct KeyValuePair: Codable, Sendable, Equatable {
+    /// The variable's name.
     public var name: String
+    /// The variable's value.
     public var value: String
 
+    /// Creates the value from its ECS fields.
     public init(name: String, value: String) {
         self.name = name
         self.value = value
@@ -131,12 +165,15 @@ public struct KeyValuePair: Codable, Sendable, Equatable {
 
 /// `mountPoints[]`: a task volume mounted into the container.
 public struct MountPoint: Codable, Sendable, Equatable {
+    /// The `volumes[].name` to mount.
     public var sourceVolume: String
     /// The path inside the container. A trailing `:rshared` (or another propagation mode) is
     /// accepted, as the ECS agent passes it through to Docker; see ``MountPropagation``.
     public var containerPath: String
+    /// Mount read-only.
     public var readOnly: Bool?
 
+    /// Creates the value from its ECS fields.
     public init(sourceVolume: String, containerPath: String, readOnly: Bool? = nil) {
         self.sourceVolume = sourceVolume
         self.containerPath = containerPath
@@ -146,13 +183,18 @@ public struct MountPoint: Codable, Sendable, Equatable {
 
 /// `linuxParameters`.
 public struct LinuxParameters: Codable, Sendable, Equatable {
+    /// Kernel capabilities to add or drop.
     public var capabilities: KernelCapabilities?
+    /// Host devices the task asks for by path; input devices are refused (they come from the lease).
     public var devices: [Device]?
+    /// Run an init process (Docker's `--init`) as PID 1 to reap zombies.
     public var initProcessEnabled: Bool?
     /// `/dev/shm` size, MiB.
     public var sharedMemorySize: Int?
+    /// tmpfs mounts, sizes in MiB.
     public var tmpfs: [Tmpfs]?
 
+    /// Creates the value from its ECS fields.
     public init(
         capabilities: KernelCapabilities? = nil, devices: [Device]? = nil, initProcessEnabled: Bool? = nil,
         sharedMemorySize: Int? = nil, tmpfs: [Tmpfs]? = nil
@@ -167,9 +209,12 @@ public struct LinuxParameters: Codable, Sendable, Equatable {
 
 /// `linuxParameters.capabilities`: names as ECS writes them (`SYS_NICE`, `ALL`).
 public struct KernelCapabilities: Codable, Sendable, Equatable {
+    /// Capabilities to add.
     public var add: [String]?
+    /// Capabilities to drop (`ALL` for every one).
     public var drop: [String]?
 
+    /// Creates the value from its ECS fields.
     public init(add: [String]? = nil, drop: [String]? = nil) {
         self.add = add
         self.drop = drop
@@ -178,11 +223,14 @@ public struct KernelCapabilities: Codable, Sendable, Equatable {
 
 /// `linuxParameters.devices[]`: a host device the task asks for by path.
 public struct Device: Codable, Sendable, Equatable {
+    /// The device node (or a directory of them) on the host.
     public var hostPath: String
+    /// Where the node appears in the container; absent means the host path.
     public var containerPath: String?
     /// `read`, `write`, `mknod`; all three when absent.
     public var permissions: [String]?
 
+    /// Creates the value from its ECS fields.
     public init(hostPath: String, containerPath: String? = nil, permissions: [String]? = nil) {
         self.hostPath = hostPath
         self.containerPath = containerPath
@@ -192,11 +240,14 @@ public struct Device: Codable, Sendable, Equatable {
 
 /// `linuxParameters.tmpfs[]`.
 public struct Tmpfs: Codable, Sendable, Equatable {
+    /// Where the tmpfs is mounted.
     public var containerPath: String
     /// MiB.
     public var size: Int
+    /// Mount options such as `noexec`, `nosuid`.
     public var mountOptions: [String]?
 
+    /// Creates the value from its ECS fields.
     public init(containerPath: String, size: Int, mountOptions: [String]? = nil) {
         self.containerPath = containerPath
         self.size = size
@@ -206,10 +257,14 @@ public struct Tmpfs: Codable, Sendable, Equatable {
 
 /// `ulimits[]`.
 public struct Ulimit: Codable, Sendable, Equatable {
+    /// The limit's name (`nofile`, `memlock`, ...); see ``Ulimit/names``.
     public var name: String
+    /// The soft limit.
     public var softLimit: Int
+    /// The hard limit.
     public var hardLimit: Int
 
+    /// Creates the value from its ECS fields.
     public init(name: String, softLimit: Int, hardLimit: Int) {
         self.name = name
         self.softLimit = softLimit
@@ -219,12 +274,14 @@ public struct Ulimit: Codable, Sendable, Equatable {
 
 /// `portMappings[]`.
 public struct PortMapping: Codable, Sendable, Equatable {
+    /// The port inside the container.
     public var containerPort: Int
     /// Absent or 0: Docker picks a free port (bridge mode).
     public var hostPort: Int?
     /// `tcp` (the default) or `udp`.
     public var `protocol`: String?
 
+    /// Creates the value from its ECS fields.
     public init(containerPort: Int, hostPort: Int? = nil, protocol: String? = nil) {
         self.containerPort = containerPort
         self.hostPort = hostPort
@@ -236,11 +293,16 @@ public struct PortMapping: Codable, Sendable, Equatable {
 public struct HealthCheck: Codable, Sendable, Equatable {
     /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`, as Docker takes it.
     public var command: [String]
+    /// Seconds between checks (default 30).
     public var interval: Int?
+    /// Seconds a check may take (default 5).
     public var timeout: Int?
+    /// Consecutive failures before the container is unhealthy (default 3).
     public var retries: Int?
+    /// Seconds of grace after start before failures count.
     public var startPeriod: Int?
 
+    /// Creates the value from its ECS fields.
     public init(command: [String], interval: Int? = nil, timeout: Int? = nil, retries: Int? = nil, startPeriod: Int? = nil) {
         self.command = command
         self.interval = interval
@@ -252,9 +314,12 @@ public struct HealthCheck: Codable, Sendable, Equatable {
 
 /// `extraHosts[]`: an `/etc/hosts` entry.
 public struct HostEntry: Codable, Sendable, Equatable {
+    /// The name to add.
     public var hostname: String
+    /// The address the name resolves to.
     public var ipAddress: String
 
+    /// Creates the value from its ECS fields.
     public init(hostname: String, ipAddress: String) {
         self.hostname = hostname
         self.ipAddress = ipAddress
@@ -263,9 +328,12 @@ public struct HostEntry: Codable, Sendable, Equatable {
 
 /// `systemControls[]`: a namespaced sysctl.
 public struct SystemControl: Codable, Sendable, Equatable {
+    /// The sysctl's name (`net.core.somaxconn`).
     public var namespace: String
+    /// The sysctl's value.
     public var value: String
 
+    /// Creates the value from its ECS fields.
     public init(namespace: String, value: String) {
         self.namespace = namespace
         self.value = value
@@ -274,9 +342,12 @@ public struct SystemControl: Codable, Sendable, Equatable {
 
 /// `logConfiguration`; only drivers dockerd has on every host are accepted.
 public struct LogConfiguration: Codable, Sendable, Equatable {
+    /// The log driver.
     public var logDriver: String
+    /// The driver's options.
     public var options: [String: String]?
 
+    /// Creates the value from its ECS fields.
     public init(logDriver: String, options: [String: String]? = nil) {
         self.logDriver = logDriver
         self.options = options
@@ -288,10 +359,14 @@ public struct LogConfiguration: Codable, Sendable, Equatable {
 
 /// `volumes[]`: a host path, a Docker-managed volume, or a kind fractal-agent refuses (EFS, FSx).
 public struct Volume: Codable, Sendable, Equatable {
+    /// The name `mountPoints[].sourceVolume` refers to.
     public var name: String
+    /// A host path to bind (with `sourcePath`), or a Docker-managed volume (without).
     public var host: HostVolumeProperties?
+    /// A Docker volume with a driver, options and a scope.
     public var dockerVolumeConfiguration: DockerVolumeConfiguration?
 
+    /// Creates the value from its ECS fields.
     public init(name: String, host: HostVolumeProperties? = nil, dockerVolumeConfiguration: DockerVolumeConfiguration? = nil) {
         self.name = name
         self.host = host
@@ -304,6 +379,7 @@ public struct HostVolumeProperties: Codable, Sendable, Equatable {
     /// Absent: ECS makes a Docker-managed volume for the task instead of a bind mount.
     public var sourcePath: String?
 
+    /// Creates the value from its ECS fields.
     public init(sourcePath: String? = nil) { self.sourcePath = sourcePath }
 }
 
@@ -313,10 +389,14 @@ public struct DockerVolumeConfiguration: Codable, Sendable, Equatable {
     public var scope: String?
     /// For shared volumes: create it when missing; when false (ECS's default) it must already exist.
     public var autoprovision: Bool?
+    /// The volume driver; absent means `local`.
     public var driver: String?
+    /// Options for the driver.
     public var driverOpts: [String: String]?
+    /// Labels for the volume.
     public var labels: [String: String]?
 
+    /// Creates the value from its ECS fields.
     public init(
         scope: String? = nil, autoprovision: Bool? = nil, driver: String? = nil,
         driverOpts: [String: String]? = nil, labels: [String: String]? = nil

@@ -3,6 +3,25 @@ import Foundation
 
 /// Reads a task definition from ECS's JSON: checks syntax (with line and column), refuses ECS
 /// features fractal-agent does not run, decodes the typed model and validates it.
+///
+/// Supported: `family`, `networkMode` (`host`, `bridge`, `none`; absent means `none`), task-level
+/// `cpu`/`memory` for a single-container task, `volumes[]` (`host.sourcePath` with or without a
+/// FractalID placeholder, Docker-managed, `dockerVolumeConfiguration`), and per container `name`,
+/// `image`, `command`, `entryPoint`, `environment`, `mountPoints` (a `:rshared`-style suffix too),
+/// `linuxParameters` (`devices` other than input devices, `capabilities`, `initProcessEnabled`,
+/// `sharedMemorySize`, `tmpfs`), `memory`, `memoryReservation`, `cpu`, `user`, `workingDirectory`,
+/// `dockerLabels` (`fractal.devices` picks input devices), `ulimits`, `essential`, `portMappings`,
+/// `healthCheck`, `hostname`, `readonlyRootFilesystem`, `stopTimeout`, `interactive`,
+/// `pseudoTerminal`, `disableNetworking`, `extraHosts`, `dnsServers`, `dnsSearchDomains`,
+/// `dockerSecurityOptions`, `systemControls`, `logConfiguration` (drivers built into dockerd).
+///
+/// Refused by name (listed in `UnsupportedFeatures`): AWS-only features such as `secrets`,
+/// `repositoryCredentials`, EFS/FSx volumes, and `links`, `volumesFrom`, `dependsOn`, `privileged`,
+/// `pidMode`, `ipcMode`, swap limits; `networkMode` `awsvpc`; and log drivers that need AWS.
+///
+/// Ignored: scheduling and IAM fields (`requiresCompatibilities`, `placementConstraints`,
+/// `executionRoleArn`, `taskRoleArn`, `runtimePlatform`, `ephemeralStorage`), `startTimeout`
+/// (meaningless without `dependsOn`), describe-only fields (`revision`, `status`, ...) and unknown fields.
 public enum TaskDefinitionParser {
     /// Parses `data`: a task definition object, or `aws ecs describe-task-definition` output
     /// (an object with the definition under `taskDefinition`).

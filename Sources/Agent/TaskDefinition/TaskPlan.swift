@@ -7,9 +7,11 @@ import DeviceManager
 /// directory provisioner (which enforces the allowed roots), leases ``deviceRoles``, and then asks
 /// for each container's Docker create body with ``containerCreation(at:devices:directories:)``.
 public struct TaskPlan: Sendable, Equatable {
+    /// The session the task runs for.
     public var id: FractalID
     /// The definition as written (placeholders unsubstituted); already validated.
     public var definition: TaskDefinition
+    /// The task's `networkMode`, or fractal-agent's default (``NetworkMode/none``).
     public var networkMode: NetworkMode
     /// Host directories named through a placeholder, with the placeholder replaced.
     public var directories: [PlannedDirectory]
@@ -76,6 +78,7 @@ public struct PlannedDirectory: Sendable, Equatable, Codable {
     /// `host.sourcePath` with the placeholder replaced by the FractalID.
     public var hostPath: String
 
+    /// Creates the value from its fields.
     public init(volumeName: String, template: String, hostPath: String) {
         self.volumeName = volumeName
         self.template = template
@@ -90,6 +93,7 @@ public struct PlannedDirectory: Sendable, Equatable, Codable {
 /// A Docker volume a task mounts: a `volumes[]` entry with no `host.sourcePath`, or with a
 /// `dockerVolumeConfiguration`.
 public struct PlannedDockerVolume: Sendable, Equatable, Codable {
+    /// ECS's `dockerVolumeConfiguration.scope`.
     public enum Scope: String, Sendable, Codable {
         /// Made for the session and removed with it; named after the FractalID.
         case task
@@ -101,15 +105,18 @@ public struct PlannedDockerVolume: Sendable, Equatable, Codable {
     public var volumeName: String
     /// Docker's name for it: `fractal-<id>-<volume>` for task scope, the volume's name for shared.
     public var dockerName: String
+    /// Whether the volume goes with the session.
     public var scope: Scope
     /// When false the volume must already exist (shared volumes without `autoprovision`).
     public var mayCreate: Bool
     /// Docker's volume driver; nil means `local`.
     public var driver: String?
+    /// `driverOpts`, passed to the driver.
     public var driverOptions: [String: String]
     /// The task's labels plus, for task scope, `fractal.id` so a sweep can find leftovers.
     public var labels: [String: String]
 
+    /// Creates the value from its fields.
     public init(volume: Volume, id: FractalID) {
         let configuration = volume.dockerVolumeConfiguration
         let shared = configuration?.scope == "shared"
