@@ -91,9 +91,9 @@ struct APIRoutes: Sendable {
                 return json(record, status: .created)
             }
         }
-        router.get("/v1/tasks") { _, _ in json(tasks.list()) }
+        router.get("/v1/tasks") { _, _ in json(await tasks.list()) }
         router.get("/v1/tasks/:id") { _, context in
-            await handle("inspect task") { json(try tasks.task(try fractalID(context))) }
+            await handle("inspect task") { json(try await tasks.task(try fractalID(context))) }
         }
         router.delete("/v1/tasks/:id") { _, context in
             await handle("stop task") {

@@ -13,6 +13,9 @@ public final class TaskRunner: Sendable {
     private let tasks = Mutex<[FractalID: TaskRecord]>([:])
     /// Tasks being started or stopped, so a container's end and a stop request don't race.
     private let busy = Mutex<Set<FractalID>>([])
+    /// Whether the tasks of an earlier process have been looked for; requests wait for it briefly,
+    /// so a restarted daemon never answers "no such task" for one it is about to find again.
+    private let recovered = Mutex(false)
 
     public init(docker: DockerClient, leases: LeaseManager, logger: Logger) {
         self.docker = docker
@@ -24,6 +27,7 @@ public final class TaskRunner: Sendable {
 
     /// Starts a task from its JSON definition; every failure undoes what was done before it.
     public func run(definition json: Data, id requestedID: FractalID? = nil) async throws(TaskError) -> TaskRecord {
+        await waitUntilRecovered()
         let definition: TaskDefinition
         do { definition = try TaskDefinitionParser.parse(json) } catch { throw .definition(error) }
         let id = requestedID ?? FractalID.random()
@@ -95,11 +99,13 @@ public final class TaskRunner: Sendable {
 
     // MARK: Queries and stop
 
-    public func list() -> [TaskRecord] {
-        tasks.withLock { Array($0.values) }.map(withCurrentLease).sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
+    public func list() async -> [TaskRecord] {
+        await waitUntilRecovered()
+        return tasks.withLock { Array($0.values) }.map(withCurrentLease).sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
     }
 
-    public func task(_ id: FractalID) throws(TaskError) -> TaskRecord {
+    public func task(_ id: FractalID) async throws(TaskError) -> TaskRecord {
+        await waitUntilRecovered()
         guard let record = tasks.withLock({ $0[id] }) else { throw .notFound(id) }
         return withCurrentLease(record)
     }
@@ -112,6 +118,7 @@ public final class TaskRunner: Sendable {
 
     /// Stops and removes the task's containers and releases its lease.
     public func stop(_ id: FractalID) async throws(TaskError) -> TaskRecord {
+        await waitUntilRecovered()
         guard let record = tasks.withLock({ $0.removeValue(forKey: id) }) else { throw .notFound(id) }
         await end(record, reason: "stopped on request")
         return record
@@ -141,16 +148,27 @@ public final class TaskRunner: Sendable {
         logger.info("task \(record.id) (\(record.family)) ended: \(reason)")
     }
 
+    /// Waits, at most a few seconds (Docker may be down), for the first look at Docker's containers.
+    private func waitUntilRecovered() async {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !recovered.withLock({ $0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     // MARK: Following Docker
 
-    /// Finds the tasks of an earlier process from Docker's labels, ends those whose containers
-    /// stopped meanwhile, and releases task leases whose containers are gone.
+    /// Finds the tasks of an earlier process from Docker's labels and this daemon's own leases,
+    /// ends those whose containers stopped meanwhile, and releases task leases whose containers
+    /// are gone. Containers labelled with a FractalID this daemon has no lease for are not its own.
     public func recover() async throws(TaskError) {
+        defer { recovered.withLock { $0 = true } }
         let summaries: [ContainerSummary]
         do { summaries = try await docker.listContainers(.label(ContainerLabel.id), all: true) } catch { throw .docker(error) }
         var byID: [FractalID: [ContainerSummary]] = [:]
         for summary in summaries {
-            guard let text = summary.Labels?[ContainerLabel.id], let id = try? FractalID(text) else { continue }
+            guard let text = summary.Labels?[ContainerLabel.id], let id = try? FractalID(text),
+                  (try? leases.lease(id)) != nil else { continue }
             byID[id, default: []].append(summary)
         }
         for (id, containers) in byID {
@@ -196,6 +214,8 @@ public final class TaskRunner: Sendable {
                 }
             } catch {
                 if Task.isCancelled { return }
+                // Docker is not there: nothing to wait for; what it runs is looked at once it is back.
+                recovered.withLock { $0 = true }
                 logger.warning("following Docker's events: \(error); retrying in \(delay)")
             }
             try? await Task.sleep(for: delay)

@@ -45,6 +45,8 @@ public final class LeaseManager: Sendable {
         var busy: [FractalID: LeaseState] = [:]
         /// Leases from before this process whose devices are gone; directories still in place.
         var lost: [FractalID: Lease] = [:]
+        /// Leases being released: still reported (as `releasing`) until nothing of them is left.
+        var releasing: [FractalID: Lease] = [:]
     }
 
     public let configuration: Configuration
@@ -120,12 +122,12 @@ public final class LeaseManager: Sendable {
     /// Every lease, live or lost, sorted by creation time.
     public func leases() -> [Lease] {
         state.withLock { state in
-            Array(state.live.values.map(\.lease)) + Array(state.lost.values)
+            Array(state.live.values.map(\.lease)) + Array(state.lost.values) + Array(state.releasing.values)
         }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
     public func lease(_ id: FractalID) throws(LeaseError) -> Lease {
-        let found = state.withLock { state in state.live[id]?.lease ?? state.lost[id] }
+        let found = state.withLock { state in state.live[id]?.lease ?? state.lost[id] ?? state.releasing[id] }
         guard let found else { throw .notFound(id) }
         return found
     }
@@ -238,20 +240,26 @@ public final class LeaseManager: Sendable {
     public func release(_ id: FractalID, keepDirectories: Bool = false) throws(LeaseError) -> Lease {
         let taken: Result<(Lease, [UInputDevice]), LeaseError> = state.withLock { state in
             if let busy = state.busy[id] { return .failure(.busy(id, busy)) }
+            var taken: (Lease, [UInputDevice])?
             if let live = state.live.removeValue(forKey: id) {
-                state.busy[id] = .releasing
-                return .success((live.lease, Array(live.devices.values)))
+                taken = (live.lease, Array(live.devices.values))
+            } else if let lost = state.lost.removeValue(forKey: id) {
+                taken = (lost, [])
             }
-            if let lost = state.lost.removeValue(forKey: id) {
-                state.busy[id] = .releasing
-                return .success((lost, []))
-            }
-            return .failure(.notFound(id))
+            guard var (lease, devices) = taken else { return .failure(.notFound(id)) }
+            lease.state = .releasing
+            state.busy[id] = .releasing
+            state.releasing[id] = lease
+            return .success((lease, devices))
         }
-        var (lease, devices) = try taken.get()
-        defer { state.withLock { _ = $0.busy.removeValue(forKey: id) } }
+        let (lease, devices) = try taken.get()
+        defer {
+            state.withLock { state in
+                state.busy.removeValue(forKey: id)
+                state.releasing.removeValue(forKey: id)
+            }
+        }
 
-        lease.state = .releasing
         var problems: [String] = []
         do { try store.update(lease) } catch { problems.append("\(error)") }
         for device in devices { device.close() }

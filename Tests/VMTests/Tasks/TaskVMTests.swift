@@ -26,13 +26,15 @@ import Testing
         return try! JSONSerialization.data(withJSONObject: task)
     }
 
-    static func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
+    static func waitFor(
+        _ what: String, timeout: Duration = .seconds(60), daemon: DaemonProcess? = nil, _ condition: () async throws -> Bool
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw VMTestFailure(description: "timed out waiting for \(what)")
+        throw VMTestFailure(description: "timed out waiting for \(what)" + (daemon.map { "; the daemon's log:\n\($0.logText.suffix(3000))" } ?? ""))
     }
 
     static func leaseGone(_ client: FractalClient, _ id: FractalID) async -> Bool {
@@ -59,7 +61,7 @@ import Testing
         let lease = try #require(task.lease)
         let directory = daemon.root + "/" + task.id.rawValue
         #expect(lease.directories.map(\.path) == [directory])
-        try await Self.waitFor("the container to write its files") { FileManager.default.fileExists(atPath: directory + "/id") }
+        try await Self.waitFor("the container to write its files", daemon: daemon) { FileManager.default.fileExists(atPath: directory + "/id") }
         #expect(try String(contentsOfFile: directory + "/id", encoding: .utf8) == task.id.rawValue + "\n")
         let seen = try String(contentsOfFile: directory + "/devices", encoding: .utf8).split(separator: "\n").map(String.init).sorted()
         #expect(seen == lease.nodes.map { ($0.path as NSString).lastPathComponent }.sorted())
@@ -125,9 +127,10 @@ import Testing
             return !inspection.State.Running
         }
         let exited = ContinuousClock.now
-        try await Self.waitFor("the lease to be released", timeout: .seconds(10)) { await Self.leaseGone(client, task.id) }
+        try await Self.waitFor("the lease to be released", timeout: .seconds(10), daemon: daemon) { await Self.leaseGone(client, task.id) }
         let took = ContinuousClock.now - exited
         #expect(took < .seconds(1), "released \(took) after the container exited")
+        print("task lease released \(took) after its container exited")
         #expect(daemon.rootEntries.isEmpty)
         #expect(sysfsDevices(of: [task.id.rawValue]).isEmpty)
         #expect(try await client.tasks().isEmpty)
@@ -148,7 +151,7 @@ import Testing
         let found = try await client.task(task.id.rawValue)
         #expect(found.containers.map(\.id) == task.containers.map(\.id))
         #expect(found.lease?.state == .devicesLost)
-        try await Self.waitFor("the task to end and its lease to go", timeout: .seconds(60)) { await Self.leaseGone(client, task.id) }
+        try await Self.waitFor("the task to end and its lease to go", timeout: .seconds(60), daemon: daemon) { await Self.leaseGone(client, task.id) }
         #expect(daemon.rootEntries.isEmpty)
         #expect(try await client.tasks().isEmpty)
         daemon.stop()
