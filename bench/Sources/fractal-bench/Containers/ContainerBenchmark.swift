@@ -1,0 +1,208 @@
+import Agent
+import DeviceManager
+import FractalAPI
+import FractalClient
+import Foundation
+
+/// Section 3: from `POST /v1/tasks` to a running container, against creating and starting the
+/// same container straight through the Docker API, in the same run.
+struct ContainerBenchmark {
+    let sizes: Sizes
+    let binaries: String
+    let report: Report
+
+    func run() async throws {
+        let docker = DockerClient()
+        do {
+            try await measure(docker)
+        } catch {
+            try? await docker.shutdown()
+            throw error
+        }
+        try await docker.shutdown()
+    }
+
+    /// A one-container ECS task: busybox `sleep 60` with the default devices and a session directory.
+    static func definition(image: String, root: String) -> String {
+        """
+        {"taskDefinition": {
+          "family": "bench",
+          "volumes": [{"name": "session", "host": {"sourcePath": "\(root)/%%FRACTAL_ID_PLACEHOLDER%%"}}],
+          "containerDefinitions": [{
+            "name": "app", "image": "\(image)", "essential": true, "command": ["sleep", "60"],
+            "mountPoints": [{"sourceVolume": "session", "containerPath": "/data"}],
+            "dockerLabels": {"fractal.devices": "keyboard,mouse,tablet"}
+          }]
+        }}
+        """
+    }
+
+    /// One direct sample, by step.
+    private struct DirectTiming {
+        /// The lease the container's devices and directory come from (untimed for the direct path).
+        var lease: Double
+        var create: Double
+        var startToRunning: Double
+        var total: Double { create + startToRunning }
+    }
+
+    private func measure(_ docker: DockerClient) async throws {
+        guard FileManager.default.fileExists(atPath: DockerClient.defaultSocketPath) else {
+            throw BenchFailure("no dockerd socket at \(DockerClient.defaultSocketPath): boot the VM with --docker (scripts/bench does)")
+        }
+        try await docker.waitUntilReachable(attempts: 10)
+        let image = try await BenchImage.ensure(docker)
+        let daemon = try BenchDaemon(binaries: binaries)
+        var throughDaemon = Samples()
+        var daemonCPU = 0.0
+        var direct: [DirectTiming] = []
+        do {
+            let definition = Self.definition(image: image, root: daemon.root)
+            // Sample 0 of each is a warm-up (first container start, first task); the paths take turns.
+            for index in 0...sizes.containerSamples {
+                if index % 2 == 1 {
+                    let timing = try await self.direct(daemon, docker, definition)
+                    if index > 0 { direct.append(timing) }
+                }
+                let cpu = try ProcessUsage.cpuMilliseconds(pid: daemon.pid)
+                let milliseconds = try await self.throughDaemon(daemon, docker, definition) {
+                    daemonCPU += (try? ProcessUsage.cpuMilliseconds(pid: daemon.pid)).map { $0 - cpu } ?? 0
+                }
+                if index > 0 { throughDaemon.append(milliseconds) }
+                if index % 2 == 0 {
+                    let timing = try await self.direct(daemon, docker, definition)
+                    if index > 0 { direct.append(timing) }
+                }
+            }
+        } catch {
+            await daemon.finish()
+            throw error
+        }
+        await daemon.finish()
+
+        let directTotal = Samples(direct.map(\.total))
+        var table = Table("Container start: request to a running container (busybox `sleep 60`, keyboard, mouse, tablet)", columns: [
+            "path", "containers", "p50 ms", "p99 ms", "max ms", "p50 vs direct", "p99 vs direct",
+        ])
+        func row(_ name: String, _ samples: Samples) {
+            table.add([
+                name, String(samples.count), Format.number(samples.p50), Format.number(samples.p99), Format.number(samples.maximum),
+                Format.ratio(ratio(samples.p50, directTotal.p50)), Format.ratio(ratio(samples.p99, directTotal.p99)),
+            ])
+        }
+        row("**fractal-agent: `POST /v1/tasks` → State.Running**", throughDaemon)
+        row("direct: Docker API create + start → State.Running", directTotal)
+        table.notes = [
+            "The daemon path is FractalClient.runTask with the ECS definition, then `docker inspect` polled every 20 ms until State.Running; it includes the lease (three devices, udev wait, session directory). The direct path creates and starts the very container the daemon would (TaskPlan's create body for the same devices and directory, leased untimed beforehand) with DockerClient, then polls the same way.",
+            "Containers are removed with force afterwards (the daemon then ends the task and releases its lease) and `udevadm settle` runs, untimed. One unreported warm-up sample each; the paths take turns. With \(throughDaemon.count) samples, p99 is the slowest sample.",
+            "Goal: the daemon ≤ 1.10× direct (p50).",
+        ]
+        report.record(Goal(name: "container start p50 vs direct Docker API", ratio: ratio(throughDaemon.p50, directTotal.p50), limit: 1.1))
+        report.print(table)
+
+        // Where the daemon's time goes: the steps it takes one after another, each timed on its own.
+        let lease = Samples(direct.map(\.lease)).p50
+        let create = Samples(direct.map(\.create)).p50
+        let start = Samples(direct.map(\.startToRunning)).p50
+        var steps = Table("Container start: where the daemon path's time goes (p50 of each step, ms)", columns: ["step", "p50 ms", "share of the daemon path's p50"])
+        func step(_ name: String, _ value: Double?) {
+            steps.add([name, Format.number(value), Format.fixed(ratio(value, throughDaemon.p50).map { $0 * 100 }, 0) + " %"])
+        }
+        step("lease: `POST /v1/leases` (3 devices + directory, udev wait)", lease)
+        step("Docker create (`POST /containers/create`)", create)
+        step("Docker start, then inspect until running", start)
+        let rest = [lease, create, start].allSatisfy { $0 != nil } ? throughDaemon.p50.map { $0 - lease! - create! - start! } : nil
+        if let rest, rest < 0 {
+            steps.add(["the rest: task parsing and planning, Docker ping and image inspect, HTTP", "—", "— (the steps' medians add up to more than the whole: noise)"])
+        } else {
+            step("the rest: task parsing and planning, Docker ping and image inspect, HTTP", rest)
+        }
+        step("**daemon path, end to end**", throughDaemon.p50)
+        steps.notes = [
+            "Lease, create and start are timed separately in the direct samples (the lease there is the untimed set-up); the rest is the difference of medians, so only roughly right.",
+            "The daemon used \(Format.number(daemonCPU / Double(max(throughDaemon.count, 1)))) ms of CPU (user + system) per task, within the timed part.",
+        ]
+        report.print(steps)
+    }
+
+    private func throughDaemon(
+        _ daemon: BenchDaemon, _ docker: DockerClient, _ definition: String, whenRunning: () -> Void
+    ) async throws -> Double {
+        let start = Monotonic.nanoseconds
+        let task = try await daemon.client.runTask(definition: Data(definition.utf8))
+        guard let container = task.containers.first?.id else { throw BenchFailure("task \(task.id) has no container") }
+        try await Self.waitUntilRunning(docker, container)
+        let milliseconds = Double(Monotonic.nanoseconds - start) / 1e6
+        whenRunning()
+
+        try await docker.removeContainer(container, force: true)
+        // The daemon sees the container die and ends the task, releasing its lease.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if try await Self.gone({ _ = try await daemon.client.task(task.id.rawValue) }),
+               try await Self.gone({ _ = try await daemon.client.lease(task.id.rawValue) }) {
+                try Tool.settleUdev()
+                return milliseconds
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchFailure("the daemon did not end task \(task.id) within 120 s of its container's removal")
+    }
+
+    /// Whether `lookup` fails with 404.
+    private static func gone(_ lookup: () async throws -> Void) async throws -> Bool {
+        do {
+            try await lookup()
+            return false
+        } catch let error as FractalClientError where error.status == 404 {
+            return true
+        }
+    }
+
+    private func direct(_ daemon: BenchDaemon, _ docker: DockerClient, _ definition: String) async throws -> DirectTiming {
+        // Set-up, untimed for this path: the same devices and directory, leased from the daemon.
+        // What TaskRunner asks the lease manager for (the plan's templates do not depend on the ID).
+        let requested = try TaskPlan(json: definition, id: FractalID.random())
+        let (lease, leaseMilliseconds) = try await Monotonic.milliseconds {
+            try await daemon.client.createLease(CreateLeaseRequest(
+                devices: requested.deviceRoles.map(\.rawValue), directories: requested.directories.map(\.request)))
+        }
+        let plan = try TaskPlan(json: definition, id: lease.id)
+        var directories: [String: String] = [:]
+        for planned in plan.directories {
+            guard lease.directories.contains(where: { $0.path == planned.hostPath }) else {
+                throw BenchFailure("lease \(lease.id) has no directory \(planned.hostPath)")
+            }
+            directories[planned.volumeName] = planned.hostPath
+        }
+        let creation = try plan.containerCreation(
+            at: 0, devices: lease.devices.flatMap(\.nodes).map(ContainerDeviceNode.init), directories: directories)
+
+        let start = Monotonic.nanoseconds
+        let made = try await docker.createContainer(creation)
+        let created = Monotonic.nanoseconds
+        try await docker.startContainer(made.Id)
+        try await Self.waitUntilRunning(docker, made.Id)
+        let running = Monotonic.nanoseconds
+
+        try await docker.removeContainer(made.Id, force: true)
+        _ = try await daemon.client.releaseLease(lease.id.rawValue, keepDirectories: false)
+        try Tool.settleUdev()
+        return DirectTiming(
+            lease: leaseMilliseconds, create: Double(created - start) / 1e6, startToRunning: Double(running - created) / 1e6)
+    }
+
+    static func waitUntilRunning(_ docker: DockerClient, _ container: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if let inspection = try await docker.inspectContainer(container) {
+                if inspection.State.Running { return }
+                if inspection.State.Status == "exited" || inspection.State.Status == "dead" {
+                    throw BenchFailure("container \(container.prefix(12)) ended: \(inspection.State.Status) \(inspection.State.ExitCode) \(inspection.State.Error ?? "")")
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchFailure("container \(container.prefix(12)) did not run within 120 s")
+    }
+}

@@ -1,0 +1,116 @@
+import DeviceManager
+import FractalAPI
+import FractalClient
+
+/// Section 2: from `POST /v1/leases` to udev-initialised devices, through the real daemon,
+/// against creating the same three devices directly and waiting for udevd, in the same run;
+/// and releasing them again, against closing them.
+struct LeaseBenchmark {
+    let sizes: Sizes
+    let binaries: String
+    let report: Report
+
+    /// The default devices of a lease.
+    static let roles: [DeviceRole] = [.keyboard, .mouse, .tablet]
+    /// What the original Fractal host service took for the same three devices: a fixed 200 ms
+    /// sleep after each.
+    static let originalMilliseconds = 600.0
+
+    /// One sample: making the devices, and getting rid of them again, in milliseconds.
+    struct Timing {
+        var create: Double
+        var release: Double
+    }
+
+    func run() async throws {
+        guard Tool.udevRunning else { throw BenchFailure("no udevd runs: the lease section measures the wait for it") }
+        let daemon = try BenchDaemon(binaries: binaries)
+        do {
+            try await measure(daemon)
+        } catch {
+            await daemon.finish()
+            throw error
+        }
+        await daemon.finish()
+    }
+
+    private func measure(_ daemon: BenchDaemon) async throws {
+        // Warm-up: the daemon's first requests open connections and fill caches.
+        for _ in 0..<3 {
+            _ = try await Self.leaseThroughDaemon(daemon.client)
+            _ = try Self.bare()
+        }
+        var leased: [Timing] = []
+        var bare: [Timing] = []
+        var daemonCPU = 0.0
+        // The paths take turns, so load from the host's other work falls on both alike.
+        for index in 0..<sizes.leaseSamples {
+            if index % 2 == 1 { bare.append(try Self.bare()) }
+            let cpu = try ProcessUsage.cpuMilliseconds(pid: daemon.pid)
+            leased.append(try await Self.leaseThroughDaemon(daemon.client))
+            daemonCPU += try ProcessUsage.cpuMilliseconds(pid: daemon.pid) - cpu
+            if index % 2 == 0 { bare.append(try Self.bare()) }
+        }
+        let leasedCreate = Samples(leased.map(\.create)), bareCreate = Samples(bare.map(\.create))
+        let leasedRelease = Samples(leased.map(\.release)), bareRelease = Samples(bare.map(\.release))
+
+        var table = Table("Lease latency: request to udev-initialised devices (keyboard, mouse, tablet)", columns: [
+            "path", "leases", "p50 ms", "p99 ms", "p50 vs bare", "p99 vs bare", "p50 vs original 600 ms",
+        ])
+        func row(_ name: String, _ samples: Samples) {
+            table.add([
+                name, String(samples.count), Format.number(samples.p50), Format.number(samples.p99),
+                Format.ratio(ratio(samples.p50, bareCreate.p50)), Format.ratio(ratio(samples.p99, bareCreate.p99)),
+                Format.ratio(ratio(samples.p50, Self.originalMilliseconds)),
+            ])
+        }
+        row("**fractal-agent: `POST /v1/leases` → 201, udev initialised**", leasedCreate)
+        row("bare: 3 × `UInputDevice` + libudev monitor wait", bareCreate)
+        table.add([
+            "original Fractal host service: 3 × 200 ms sleep", "fixed", "600", "600",
+            Format.ratio(ratio(Self.originalMilliseconds, bareCreate.p50)), Format.ratio(ratio(Self.originalMilliseconds, bareCreate.p99)), "1.00×",
+        ])
+        table.notes = [
+            "Each daemon sample is FractalClient.createLease with the default devices, timed from the call to the decoded answer; then the lease is released (timed, below) and `udevadm settle` runs (untimed). Each bare sample subscribes to udev's monitor, creates the three devices with a Fractal phys (so the same udev rules run) and waits until udevd has initialised every device and node; then closes them (timed, below) and settles.",
+            "The paths take turns, after 3 unreported warm-up samples each. The daemon's state is SQLite on the VM's tmpfs. The daemon used \(Format.number(daemonCPU / Double(max(leased.count, 1)))) ms of CPU (user + system) per lease, creation and release together.",
+            "Goal: the daemon ≤ 1.50× bare, at p50 and at p99. The original service's fixed sleep did not wait for udevd at all.",
+        ]
+        report.record(Goal(name: "lease latency p50 vs bare", ratio: ratio(leasedCreate.p50, bareCreate.p50), limit: 1.5))
+        report.record(Goal(name: "lease latency p99 vs bare", ratio: ratio(leasedCreate.p99, bareCreate.p99), limit: 1.5))
+        report.print(table)
+
+        var release = Table("Lease release: request to devices destroyed", columns: [
+            "path", "leases", "p50 ms", "p99 ms", "p50 vs bare", "p99 vs bare",
+        ])
+        release.add([
+            "fractal-agent: `DELETE /v1/leases/{id}` → 200", String(leasedRelease.count), Format.number(leasedRelease.p50), Format.number(leasedRelease.p99),
+            Format.ratio(ratio(leasedRelease.p50, bareRelease.p50)), Format.ratio(ratio(leasedRelease.p99, bareRelease.p99)),
+        ])
+        release.add([
+            "bare: close the 3 `UInputDevice`s (UI_DEV_DESTROY, close)", String(bareRelease.count), Format.number(bareRelease.p50), Format.number(bareRelease.p99), "1.00×", "1.00×",
+        ])
+        release.notes = ["No goal; for the scale section's release times. udevd's work on the removals is not waited for."]
+        report.print(release)
+    }
+
+    /// One lease through the daemon, created and released, each timed. Settles udev afterwards (untimed).
+    static func leaseThroughDaemon(_ client: FractalClient) async throws -> Timing {
+        let (lease, create) = try await Monotonic.milliseconds { try await client.createLease(CreateLeaseRequest()) }
+        guard lease.udev == .initialized else {
+            throw BenchFailure("lease \(lease.id) came back with udev \(lease.udev?.rawValue ?? "unknown"), not initialized")
+        }
+        let (_, release) = try await Monotonic.milliseconds { try await client.releaseLease(lease.id.rawValue, keepDirectories: false) }
+        try Tool.settleUdev()
+        return Timing(create: create, release: release)
+    }
+
+    /// The default devices made directly, timed until udevd has finished, then closed (timed).
+    /// Settles udev afterwards (untimed).
+    static func bare() throws -> Timing {
+        var devices: BareDevices?
+        let create = try Monotonic.milliseconds { devices = try BareDevices(roles: roles) }
+        let release = Monotonic.milliseconds { devices?.close() }
+        try Tool.settleUdev()
+        return Timing(create: create, release: release)
+    }
+}
