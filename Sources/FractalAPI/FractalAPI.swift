@@ -58,22 +58,13 @@ public struct LeaseResponse: Codable, Sendable {
     }
 }
 
-/// `POST /v1/leases/{id}/events`: raw events for one device, written with one `write(2)`.
+/// `POST /v1/leases/{id}/events`: raw events for one device (`{"type":1,"code":30,"value":1}`),
+/// written with one `write(2)`.
 public struct InjectRequest: Codable, Sendable {
-    public struct Event: Codable, Sendable {
-        public var type: UInt16
-        public var code: UInt16
-        public var value: Int32
-        public init(type: UInt16, code: UInt16, value: Int32) {
-            self.type = type
-            self.code = code
-            self.value = value
-        }
-    }
     public var role: String
-    public var events: [Event]
+    public var events: [InputEvent]
 
-    public init(role: String, events: [Event]) {
+    public init(role: String, events: [InputEvent]) {
         self.role = role
         self.events = events
     }

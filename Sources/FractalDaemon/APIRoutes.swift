@@ -66,7 +66,7 @@ struct APIRoutes: Sendable {
                 let body = try await decode(InjectRequest.self, from: request)
                 guard let role = DeviceRole(rawValue: body.role) else { throw APIError.badRequest(unknownRoleMessage(body.role)) }
                 guard !body.events.isEmpty else { throw APIError.badRequest("events is empty") }
-                let events = body.events.map { InputEvent(type: $0.type, code: $0.code, value: $0.value) }
+                let events = body.events
                 try await runBlocking { try manager.inject(id, role: role, events: events) }
                 metrics.eventsInjected.increment(by: Int64(events.count))
                 return Response(status: .noContent)

@@ -91,22 +91,7 @@ public enum Daemon {
     }
 
     private static func refuseIfAnotherDaemonListens(on path: String) throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw DaemonStartError(description: "socket path \(path) is longer than the \(capacity - 1) bytes a unix socket allows")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: path.utf8)
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if connected == 0 {
+        if UnixSocketProbe.failure(path) == nil {
             throw DaemonStartError(description: "another fractal-agent is already listening on \(path); stop it first")
         }
     }

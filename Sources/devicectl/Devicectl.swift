@@ -234,7 +234,7 @@ struct Inject: AsyncParsableCommand {
         let batch: [InputEvent]
         do { batch = try events() } catch { throw ValidationError(error.description) }
         guard !batch.isEmpty else { throw ValidationError("nothing to send: give --text, --key, --move, --click, ...") }
-        let request = InjectRequest(role: role, events: batch.map { .init(type: $0.type, code: $0.code, value: $0.value) })
+        let request = InjectRequest(role: role, events: batch)
         try await connection.withClient { try await $0.inject(id, request) }
         print("sent \(batch.count) events to \(id) \(role)")
     }

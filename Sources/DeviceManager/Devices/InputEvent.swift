@@ -2,7 +2,7 @@ import CUInput
 
 /// One evdev event as written to a uinput device: type, code and value, no timestamp
 /// (the kernel stamps events when it delivers them).
-public struct InputEvent: Hashable, Sendable, CustomStringConvertible {
+public struct InputEvent: Hashable, Sendable, Codable, CustomStringConvertible {
     /// EV_KEY, EV_REL, EV_ABS, EV_SYN, ...
     public var type: UInt16
     /// KEY_A, REL_X, ABS_MT_SLOT, SYN_REPORT, ...

@@ -1,3 +1,4 @@
+import Agent
 import DeviceManager
 import FractalAPI
 import FractalClient
@@ -93,15 +94,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private static func answers(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        UnixSocketProbe.failure(path) == nil
     }
 }
 
