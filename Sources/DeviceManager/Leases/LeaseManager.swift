@@ -246,7 +246,8 @@ public final class LeaseManager: Sendable {
             } else if let lost = state.lost.removeValue(forKey: id) {
                 taken = (lost, [])
             }
-            guard var (lease, devices) = taken else { return .failure(.notFound(id)) }
+            guard let (found, devices) = taken else { return .failure(.notFound(id)) }
+            var lease = found
             lease.state = .releasing
             state.busy[id] = .releasing
             state.releasing[id] = lease
