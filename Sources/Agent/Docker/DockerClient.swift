@@ -353,9 +353,13 @@ public final class DockerClient: Sendable {
     /// The most of a non-streamed answer read into memory.
     static let maximumBodySize = 64 * 1024 * 1024
 
+    /// How long one ordinary request may take. Creating and starting a container sets up
+    /// namespaces, cgroups and mounts; on a loaded host that takes far longer than a lookup.
+    static let requestTimeout: Duration = .seconds(180)
+
     private func send(
         _ operation: String, _ method: Method, path: String, query: [(String, String)] = [], versioned: Bool = true,
-        body: [UInt8]? = nil, contentType: String = "application/json", timeout: Duration? = .seconds(60),
+        body: [UInt8]? = nil, contentType: String = "application/json", timeout: Duration? = requestTimeout,
         streaming: Bool = false
     ) async throws(DockerError) -> Response {
         let prefix = versioned ? "/v\(try await apiVersion())" : ""
