@@ -1,1 +1,1 @@
-// The values live in the generated Version.swift (see Plugins/VersionPlugin).
+// The values live in Version.swift, generated at build time from VERSION (see Plugins/BuildInfoPlugin).

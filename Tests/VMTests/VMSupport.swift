@@ -19,7 +19,7 @@ func requireVM() throws {
     let hasUInput = access("/dev/uinput", F_OK) == 0
     guard flag == "1", hasUInput else {
         throw VMTestFailure(
-            description: "VM test run outside the VM: run scripts/vm/test (FRACTAL_VM=\(flag ?? "unset"), /dev/uinput \(hasUInput ? "present" : "missing"))"
+            description: "VM test run outside the VM: run scripts/test, or scripts/vm/run -- <the test binary> (FRACTAL_VM=\(flag ?? "unset"), /dev/uinput \(hasUInput ? "present" : "missing"))"
         )
     }
 }

@@ -7,11 +7,6 @@ import Testing
     let id = try! FractalID("vm-session")
     let placeholder = Placeholder.fractalID
 
-    /// Fails the test, loudly, anywhere but the VM.
-    func requireVM() throws {
-        try #require(ProcessInfo.processInfo.environment["FRACTAL_VM"] == "1", "VM test run outside the VM: use scripts/vm/run")
-    }
-
     func entry(at path: String) throws -> MountEntry {
         try #require(MountTable.current().entries.last { $0.mountPoint == path }, "nothing is mounted at \(path)")
     }

@@ -9,10 +9,7 @@ struct DockerVMTestFailure: Error, CustomStringConvertible {
 /// Fails the calling test unless it runs inside the project's VM with dockerd: these tests
 /// start real containers and must never pass by doing nothing elsewhere.
 func requireDockerVM() throws {
-    guard ProcessInfo.processInfo.environment["FRACTAL_VM"] == "1" else {
-        throw DockerVMTestFailure(
-            description: "VM test run outside the VM: use scripts/vm/run --docker -- swift test --skip-build --filter VMTests.Docker")
-    }
+    try requireVM()
     guard FileManager.default.fileExists(atPath: DockerClient.defaultSocketPath) else {
         throw DockerVMTestFailure(
             description: "no dockerd socket at \(DockerClient.defaultSocketPath) in the VM: boot it with scripts/vm/run --docker")
