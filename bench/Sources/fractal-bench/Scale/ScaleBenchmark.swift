@@ -99,7 +99,7 @@ struct ScaleBenchmark {
             ])
         }
         table.notes = [
-            "At each level the daemon holds that many leases less one, and \(sizes.scaleSamples) more default leases (keyboard, mouse, tablet) are each created (timed), released and settled in turn; RSS (VmRSS) and fds (/proc/PID/fd) are read with the held leases only.",
+            "At each level the daemon holds that many leases less one (made \(Self.fillWidth) at a time, untimed), and \(sizes.scaleSamples) more default leases (keyboard, mouse, tablet) are each created (timed), released and settled in turn; RSS (VmRSS) and fds (/proc/PID/fd) are read with the held leases only.",
             "The daemon runs with --max-leases \(Self.maximumLeases) (the most it accepts)."
                 + (unreached.isEmpty ? "" : " Levels \(unreached.map(String.init).joined(separator: ", ")) cannot be reached with default leases (the kernel runs out of input minors first, see below), so there the held leases are keyboard-only (one event node each)."),
         ]
@@ -133,21 +133,46 @@ struct ScaleBenchmark {
         report.print(limit)
     }
 
-    /// Creates leases until `count` are held; returns the refusal if the daemon refuses first.
+    /// Creates leases until `count` are held, a few at a time (these are not timed); returns the
+    /// refusal if the daemon refuses first.
     private func fill(_ client: FractalClient, to count: Int, held: inout [String], roles: [String]?) async throws -> Refusal? {
-        while held.count < count {
-            do {
-                let lease = try await client.createLease(CreateLeaseRequest(devices: roles))
-                held.append(lease.id.rawValue)
-            } catch let error as FractalClientError where error.status != nil {
-                let (_, output) = try Tool.run([binaries + "/devicectl", "create", "--socket", client.socketPath])
-                return Refusal(
-                    leases: held.count, devices: held.count * (roles?.count ?? 3), minors: Self.inputMinors(),
-                    apiError: error.description, devicectlOutput: output)
+        var refused: FractalClientError?
+        while held.count < count && refused == nil {
+            let batch = min(Self.fillWidth, count - held.count)
+            let outcomes = await withTaskGroup(of: Result<String, any Error>.self) { group in
+                for _ in 0..<batch {
+                    group.addTask {
+                        do {
+                            return .success(try await client.createLease(CreateLeaseRequest(devices: roles)).id.rawValue)
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                var outcomes: [Result<String, any Error>] = []
+                for await outcome in group { outcomes.append(outcome) }
+                return outcomes
+            }
+            for outcome in outcomes {
+                switch outcome {
+                case .success(let id):
+                    held.append(id)
+                case .failure(let error as FractalClientError) where error.status != nil:
+                    refused = refused ?? error
+                case .failure(let error):
+                    throw error
+                }
             }
         }
-        return nil
+        guard let refused else { return nil }
+        let (_, output) = try Tool.run([binaries + "/devicectl", "create", "--socket", client.socketPath])
+        return Refusal(
+            leases: held.count, devices: held.count * (roles?.count ?? 3), minors: Self.inputMinors(),
+            apiError: refused.description, devicectlOutput: output)
     }
+
+    /// How many untimed background leases are requested at once.
+    static let fillWidth = 4
 
     private func measureLevel(_ daemon: BenchDaemon, live: Int, background: String) async throws -> Level {
         try Tool.settleUdev()

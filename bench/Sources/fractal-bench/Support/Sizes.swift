@@ -20,7 +20,7 @@ struct Sizes {
 
     static let full = Sizes(
         injectionEvents: 16384, injectionRounds: 7, pythonEvents: 4096, latencyFrames: 1000,
-        leaseSamples: 200, containerSamples: 10, scaleSamples: 20, scaleLevels: [1, 100, 300], findLimit: true)
+        leaseSamples: 200, containerSamples: 10, scaleSamples: 15, scaleLevels: [1, 100, 300], findLimit: true)
 
     static let quick = Sizes(
         injectionEvents: 2048, injectionRounds: 3, pythonEvents: 1024, latencyFrames: 200,
