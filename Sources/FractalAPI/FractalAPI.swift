@@ -16,12 +16,18 @@ public struct CreateLeaseRequest: Codable, Sendable {
     public var devices: [String]?
     public var directories: [DirectoryRequest]?
     public var owner: String?
+    /// `default`, `gamepad-only` or `trusted`: what the session socket lets through (docs/SESSION-PROTOCOL.md).
+    public var policy: String?
 
-    public init(id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, owner: String? = nil) {
+    public init(
+        id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, owner: String? = nil,
+        policy: String? = nil
+    ) {
         self.id = id
         self.devices = devices
         self.directories = directories
         self.owner = owner
+        self.policy = policy
     }
 }
 
@@ -34,6 +40,9 @@ public struct LeaseResponse: Codable, Sendable {
     public var udev: UdevReadiness?
     public var devices: [LeasedDevice]
     public var directories: [ProvisionedDirectory]
+    public var policy: InputPolicy
+    /// The session socket and udev view on the host, when the daemon has a session root.
+    public var session: SessionPaths?
     /// `docker run` flags that hand exactly this lease's nodes and directories to a container.
     public var dockerRunFlags: [String]
 
@@ -45,6 +54,8 @@ public struct LeaseResponse: Codable, Sendable {
         udev = lease.udev
         devices = lease.devices
         directories = lease.directories
+        policy = lease.policy
+        session = lease.session
         dockerRunFlags = Self.dockerRunFlags(for: lease)
     }
 

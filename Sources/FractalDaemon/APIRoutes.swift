@@ -118,6 +118,12 @@ struct APIRoutes: Sendable {
             }
         }
         request.directories = body.directories ?? []
+        if let name = body.policy {
+            guard let policy = InputPolicy(rawValue: name) else {
+                throw APIError.badRequest("unknown policy '\(name)'; known policies: \(InputPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            request.policy = policy
+        }
         return request
     }
 

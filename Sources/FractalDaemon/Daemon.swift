@@ -26,7 +26,7 @@ public enum Daemon {
             configuration: .init(
                 stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
                 maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
-                uinputPath: configuration.uinputPath),
+                uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot),
             logger: logger)
         let report = try manager.reconcile()
         logger.info("\(report)")

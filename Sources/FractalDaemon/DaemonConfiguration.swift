@@ -12,6 +12,8 @@ public struct DaemonConfiguration: Sendable {
     public var maximumLeases: Int = 128
     public var udevTimeout: Duration = .seconds(10)
     public var uinputPath: String = "/dev/uinput"
+    /// Where each lease's session socket and udev view are made (bound into its containers).
+    public var sessionRoot: String = "/run/fractal-agent/sessions"
     /// The Docker Engine's socket, for tasks.
     public var dockerSocketPath: String = "/var/run/docker.sock"
     /// Release every lease (devices, mounts, directories) on SIGTERM instead of keeping the

@@ -10,6 +10,8 @@ struct FeedbackPump: Service {
     let manager: LeaseManager
     let metrics: DaemonMetrics
     let logger: Logger
+    /// Hears every feedback read (the session socket forwards it to the session's clients).
+    var sink: @Sendable (FractalID, DeviceRole, DeviceFeedback) -> Void = { _, _, _ in }
 
     func run() async throws {
         let stop = StopFlag()
@@ -40,6 +42,7 @@ struct FeedbackPump: Service {
                 do {
                     for feedback in try device.readFeedback() {
                         metrics.feedbackReceived.increment()
+                        sink(id, role, feedback)
                         logger.debug("lease \(id) \(role.rawValue): \(feedback)")
                     }
                 } catch {

@@ -42,6 +42,9 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(help: "The uinput node.")
     var uinput: String = DaemonConfiguration().uinputPath
 
+    @Option(help: "Where each lease's session socket and udev view are made, to be bound into its containers (one daemon per directory; strays are removed at start).")
+    var sessionDir: String = DaemonConfiguration().sessionRoot
+
     @Option(help: "The Docker Engine's socket, for tasks (POST /v1/tasks).")
     var dockerSocket: String = DaemonConfiguration().dockerSocketPath
 
@@ -54,6 +57,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...1024).contains(maxLeases) else { throw ValidationError("--max-leases must be between 1 and 1024") }
         guard udevTimeout > 0 && udevTimeout <= 600 else { throw ValidationError("--udev-timeout must be between 0 and 600 seconds") }
+        guard sessionDir.hasPrefix("/") else { throw ValidationError("--session-dir \(sessionDir) must be an absolute path") }
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
         }
@@ -68,6 +72,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.maximumLeases = maxLeases
         configuration.udevTimeout = .milliseconds(Int64(udevTimeout * 1000))
         configuration.uinputPath = uinput
+        configuration.sessionRoot = sessionDir
         configuration.releaseOnExit = releaseOnExit
         configuration.dockerSocketPath = dockerSocket
 

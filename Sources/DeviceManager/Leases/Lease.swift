@@ -65,6 +65,26 @@ public enum UdevReadiness: String, Codable, Sendable {
     case notRunning = "not-running"
 }
 
+/// Where a lease's session files live on the host: the session socket and the udev view that
+/// the lease's containers see through bind mounts.
+public struct SessionPaths: Codable, Hashable, Sendable {
+    /// `<session root>/<FractalID>`: removed with the lease.
+    public var directory: String
+    /// `<directory>/socket`: bound into containers (at `/run/fractal` by default).
+    public var socketDirectory: String
+    /// `<socketDirectory>/input.sock`: the session socket (fd hand-off and injection).
+    public var socketPath: String
+    /// `<directory>/udev`: bound into containers at `/run/udev`; records of exactly the lease's devices.
+    public var udevDirectory: String
+
+    public init(root: String, id: FractalID) {
+        directory = root + "/" + id.rawValue
+        socketDirectory = directory + "/socket"
+        socketPath = socketDirectory + "/input.sock"
+        udevDirectory = directory + "/udev"
+    }
+}
+
 /// A FractalID's devices and directories, as the daemon tracks and reports them.
 public struct Lease: Codable, Sendable {
     public var id: FractalID
@@ -78,10 +98,15 @@ public struct Lease: Codable, Sendable {
     public var owner: String?
     public var createdAt: Date
     public var udev: UdevReadiness?
+    /// What the session may send through its socket, and which fds it may take.
+    public var policy: InputPolicy = .standard
+    /// The session socket and udev view; nil when the daemon runs without a session root.
+    public var session: SessionPaths?
 
     public init(
         id: FractalID, state: LeaseState, devices: [LeasedDevice] = [], directories: [ProvisionedDirectory] = [],
-        owner: String? = nil, createdAt: Date = Date(), udev: UdevReadiness? = nil
+        owner: String? = nil, createdAt: Date = Date(), udev: UdevReadiness? = nil, policy: InputPolicy = .standard,
+        session: SessionPaths? = nil
     ) {
         self.id = id
         self.state = state
@@ -90,6 +115,27 @@ public struct Lease: Codable, Sendable {
         self.owner = owner
         self.createdAt = createdAt
         self.udev = udev
+        self.policy = policy
+        self.session = session
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, state, devices, directories, plannedDirectories, owner, createdAt, udev, policy, session
+    }
+
+    /// Records written by earlier versions lack the later fields; they take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(FractalID.self, forKey: .id)
+        state = try container.decode(LeaseState.self, forKey: .state)
+        devices = try container.decodeIfPresent([LeasedDevice].self, forKey: .devices) ?? []
+        directories = try container.decodeIfPresent([ProvisionedDirectory].self, forKey: .directories) ?? []
+        plannedDirectories = try container.decodeIfPresent([String].self, forKey: .plannedDirectories) ?? []
+        owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        udev = try container.decodeIfPresent(UdevReadiness.self, forKey: .udev)
+        policy = try container.decodeIfPresent(InputPolicy.self, forKey: .policy) ?? .standard
+        session = try container.decodeIfPresent(SessionPaths.self, forKey: .session)
     }
 
     /// Every node of every device, in role order.
@@ -104,14 +150,20 @@ public struct LeaseRequest: Codable, Sendable {
     public var devices: [DeviceRole]
     public var directories: [DirectoryRequest]
     public var owner: String?
+    /// What the session may send; the default filters host-acting keys.
+    public var policy: InputPolicy
 
     /// The three devices the original gave each container.
     public static let defaultDevices: [DeviceRole] = [.keyboard, .mouse, .tablet]
 
-    public init(id: FractalID? = nil, devices: [DeviceRole] = LeaseRequest.defaultDevices, directories: [DirectoryRequest] = [], owner: String? = nil) {
+    public init(
+        id: FractalID? = nil, devices: [DeviceRole] = LeaseRequest.defaultDevices, directories: [DirectoryRequest] = [],
+        owner: String? = nil, policy: InputPolicy = .standard
+    ) {
         self.id = id
         self.devices = devices
         self.directories = directories
         self.owner = owner
+        self.policy = policy
     }
 }

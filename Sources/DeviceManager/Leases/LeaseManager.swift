@@ -20,16 +20,19 @@ public final class LeaseManager: Sendable {
         public var udevTimeout: Duration
         /// Where uinput is.
         public var uinputPath: String
+        /// Where each lease's session directory (socket, udev view) is made; none when nil.
+        public var sessionRoot: String?
 
         public init(
             stateDirectory: String, allowedRoots: [String], maximumLeases: Int = 128,
-            udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput"
+            udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput", sessionRoot: String? = nil
         ) {
             self.stateDirectory = stateDirectory
             self.allowedRoots = allowedRoots
             self.maximumLeases = maximumLeases
             self.udevTimeout = udevTimeout
             self.uinputPath = uinputPath
+            self.sessionRoot = sessionRoot
         }
     }
 
@@ -49,7 +52,18 @@ public final class LeaseManager: Sendable {
         var releasing: [FractalID: Lease] = [:]
     }
 
+    /// What observers are told, synchronously, on the thread that made the change.
+    public enum Change: Sendable {
+        /// The lease is active: its devices are live and udev is done with them.
+        case created(Lease)
+        /// The lease's devices changed (plugged or unplugged); the lease as it is now.
+        case changed(Lease)
+        /// The lease is being released; its devices are still open and close after this returns.
+        case releasing(Lease)
+    }
+
     public let configuration: Configuration
+    private let observers = Mutex<[@Sendable (Change) -> Void]>([])
     private let store: LeaseStore
     private let provisioner: DirectoryProvisioner
     private let state = Mutex(State())
@@ -65,6 +79,15 @@ public final class LeaseManager: Sendable {
             throw .store(operation: "create the state directory", path: configuration.stateDirectory, message: "\(error)")
         }
         store = try LeaseStore(directory: configuration.stateDirectory)
+        if let root = configuration.sessionRoot {
+            do {
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                // Only root reaches the session sockets from the host; containers get their own by bind mount.
+                guard chmod(root, 0o700) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            } catch {
+                throw .store(operation: "create the session root", path: root, message: "\(error)")
+            }
+        }
         do {
             provisioner = try DirectoryProvisioner(allowedRoots: configuration.allowedRoots)
         } catch {
@@ -109,12 +132,61 @@ public final class LeaseManager: Sendable {
                 state.withLock { $0.lost[lease.id] = lease }
             case .creating, .releasing:
                 report.problems += releaseDirectories(of: lease, keep: false, includingPlanned: true)
+                removeSession(of: lease.id)
                 try store.delete(lease.id)
                 report.undone.append(lease.id)
                 logger.warning("lease \(lease.id) was interrupted while \(lease.state.rawValue); its directories and mounts were removed")
             }
         }
+        report.problems += removeStraySessions()
         return report
+    }
+
+    /// Removes session directories no stored lease owns (left by a crash between their making and the record).
+    private func removeStraySessions() -> [String] {
+        guard let root = configuration.sessionRoot,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+        let known = state.withLock { Set($0.lost.keys.map(\.rawValue)) }
+        var problems: [String] = []
+        for name in names where !known.contains(name) {
+            do { try FileManager.default.removeItem(atPath: root + "/" + name) } catch { problems.append("remove stray session \(name): \(error)") }
+        }
+        return problems
+    }
+
+    private func removeSession(of id: FractalID) {
+        guard let root = configuration.sessionRoot else { return }
+        let paths = SessionPaths(root: root, id: id)
+        if FileManager.default.fileExists(atPath: paths.directory) {
+            do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
+                logger.warning("lease \(id): removing its session directory \(paths.directory): \(error)")
+            }
+        }
+    }
+
+    /// Makes `<session root>/<id>/{socket,udev}`, readable by the container's users.
+    private func makeSession(for id: FractalID) throws(LeaseError) -> SessionPaths? {
+        guard let root = configuration.sessionRoot else { return nil }
+        let paths = SessionPaths(root: root, id: id)
+        for path in [paths.directory, paths.socketDirectory, paths.udevDirectory] {
+            guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+                throw .store(operation: "create the session directory", path: path, message: String(cString: strerror(errno)))
+            }
+            // mkdir's mode is cut by the umask.
+            chmod(path, 0o755)
+        }
+        return paths
+    }
+
+    // MARK: Observers
+
+    /// `observer` hears of every lease made, changed and released from now on.
+    public func addObserver(_ observer: @escaping @Sendable (Change) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    private func notify(_ change: Change) {
+        for observer in observers.withLock({ $0 }) { observer(change) }
     }
 
     // MARK: Queries
@@ -150,7 +222,7 @@ public final class LeaseManager: Sendable {
         let id = request.id ?? FractalID.random()
 
         try reserve(id)
-        var lease = Lease(id: id, state: .creating, owner: request.owner)
+        var lease = Lease(id: id, state: .creating, owner: request.owner, policy: request.policy)
         // Paths that do not resolve are refused by provision() below, with the reason.
         lease.plannedDirectories = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
         do {
@@ -164,11 +236,13 @@ public final class LeaseManager: Sendable {
         func undo() {
             for device in devices.values { device.close() }
             _ = releaseDirectories(of: lease, keep: false, includingPlanned: false)
+            removeSession(of: id)
             try? store.delete(id)
             state.withLock { _ = $0.busy.removeValue(forKey: id) }
         }
 
         do throws(LeaseError) {
+            lease.session = try makeSession(for: id)
             for request in request.directories {
                 do {
                     lease.directories.append(try provisioner.provision(request, for: id))
@@ -216,6 +290,7 @@ public final class LeaseManager: Sendable {
             state.busy.removeValue(forKey: id)
             state.live[id] = LiveLease(lease: created, devices: devices)
         }
+        notify(.created(created))
         return created
     }
 
@@ -263,8 +338,10 @@ public final class LeaseManager: Sendable {
 
         var problems: [String] = []
         do { try store.update(lease) } catch { problems.append("\(error)") }
+        notify(.releasing(lease))
         for device in devices { device.close() }
         problems += releaseDirectories(of: lease, keep: keepDirectories, includingPlanned: false)
+        removeSession(of: id)
         do { try store.delete(id) } catch { problems.append("\(error)") }
         if !problems.isEmpty { throw .releaseIncomplete(id, problems: problems) }
         return lease
@@ -318,6 +395,11 @@ public final class LeaseManager: Sendable {
             throw .unknownRole(role.rawValue, lease: id)
         }
         do { try device.write(events) } catch { throw .write(role, error) }
+    }
+
+    /// A live lease's device, for the session socket; nil when the lease or role is not live.
+    public func device(_ id: FractalID, role: DeviceRole) -> UInputDevice? {
+        state.withLock { $0.live[id]?.devices[role] }
     }
 
     /// Every live device, for the feedback pump.

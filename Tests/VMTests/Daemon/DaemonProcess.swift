@@ -11,6 +11,8 @@ final class DaemonProcess: @unchecked Sendable {
     let socketPath: String
     let stateDirectory: String
     let root: String
+    /// Each lease's session socket and udev view (`--session-dir`).
+    let sessionRoot: String
     let extraArguments: [String]
     private(set) var process: Process?
     private(set) var log: String
@@ -30,6 +32,7 @@ final class DaemonProcess: @unchecked Sendable {
         socketPath = "/run/fractal-test-\(tag)/agent.sock"
         stateDirectory = base + "/state"
         root = base + "/sessions"
+        sessionRoot = "/run/fractal-test-\(tag)/sessions"
         log = base + "/agent.log"
         self.extraArguments = extraArguments
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -46,10 +49,11 @@ final class DaemonProcess: @unchecked Sendable {
         process.executableURL = URL(filePath: try Self.executable("fractal-agent"))
         process.arguments = [
             "--socket", socketPath, "--state-dir", stateDirectory, "--allowed-root", root, "--log-level", "debug",
+            "--session-dir", sessionRoot,
             // udevd under emulation, with 150 devices at once, is far slower than on a host.
             "--udev-timeout", "120",
         ] + extraArguments
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(filePath: log))
         handle.seekToEndOfFile()
         process.standardOutput = handle

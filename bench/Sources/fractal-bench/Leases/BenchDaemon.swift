@@ -26,7 +26,7 @@ final class BenchDaemon {
         let log = try FileHandle(forWritingTo: URL(filePath: logPath))
         process = Process()
         process.executableURL = URL(filePath: binaries + "/fractal-agent")
-        process.arguments = ["--socket", socketPath, "--state-dir", base + "/state", "--allowed-root", root]
+        process.arguments = ["--socket", socketPath, "--state-dir", base + "/state", "--allowed-root", root, "--session-dir", "/run/fractal-bench-\(tag)/sessions"]
             + (maximumLeases.map { ["--max-leases", String($0)] } ?? [])
         process.standardOutput = log
         process.standardError = log
