@@ -18,16 +18,28 @@ public struct CreateLeaseRequest: Codable, Sendable {
     public var owner: String?
     /// `default`, `gamepad-only` or `trusted`: what the session socket lets through (docs/SESSION-PROTOCOL.md).
     public var policy: String?
+    /// Device roles made unplugged, to be plugged in later (`POST /v1/leases/{id}/devices`).
+    public var hotplug: [String]?
 
     public init(
         id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, owner: String? = nil,
-        policy: String? = nil
+        policy: String? = nil, hotplug: [String]? = nil
     ) {
         self.id = id
         self.devices = devices
         self.directories = directories
         self.owner = owner
         self.policy = policy
+        self.hotplug = hotplug
+    }
+}
+
+/// `POST /v1/leases/{id}/devices`: plug a device into the running session.
+public struct PlugRequest: Codable, Sendable {
+    public var role: String
+
+    public init(role: String) {
+        self.role = role
     }
 }
 
@@ -59,11 +71,24 @@ public struct LeaseResponse: Codable, Sendable {
         dockerRunFlags = Self.dockerRunFlags(for: lease)
     }
 
-    /// `--device NODE:NODE:rwm` for every node, `-v DIR:DIR` for every directory, and the ID.
+    /// `--device NODE:NODE:rwm` for every plugged node, `--device-cgroup-rule` for unplugged ones
+    /// (hot-plug slots), `-v DIR:DIR` for every directory, the session socket and udev view, and the ID.
     public static func dockerRunFlags(for lease: Lease) -> [String] {
         var flags: [String] = []
-        for node in lease.nodes { flags += ["--device", "\(node.path):\(node.path):rwm"] }
+        for device in lease.devices {
+            for node in device.nodes {
+                flags += device.plugged
+                    ? ["--device", "\(node.path):\(node.path):rwm"]
+                    : ["--device-cgroup-rule", "c \(node.major):\(node.minor) rwm"]
+            }
+        }
         for directory in lease.directories { flags += ["-v", "\(directory.path):\(directory.path)"] }
+        if let session = lease.session {
+            flags += [
+                "-v", "\(session.socketDirectory):/run/fractal:ro", "-v", "\(session.udevDirectory):/run/udev:ro",
+                "-e", "FRACTAL_SESSION_SOCKET=/run/fractal/input.sock",
+            ]
+        }
         flags += ["-e", "FRACTAL_ID=\(lease.id)", "--label", "fractal.id=\(lease.id)"]
         return flags
     }

@@ -75,6 +75,16 @@ public final class FractalClient: Sendable {
         try await call("DELETE", "/v1/leases/\(escape(id))" + (keepDirectories ? "?keepDirs=true" : ""))
     }
 
+    /// Plugs `role` into the lease's running session (a hot-plug slot, or a new device for a lease without containers).
+    public func plug(_ id: String, role: String) async throws -> LeaseResponse {
+        try await call("POST", "/v1/leases/\(escape(id))/devices", body: PlugRequest(role: role))
+    }
+
+    /// Unplugs `role` from the lease's running session.
+    public func unplug(_ id: String, role: String) async throws -> LeaseResponse {
+        try await call("DELETE", "/v1/leases/\(escape(id))/devices/\(escape(role))")
+    }
+
     public func inject(_ id: String, _ request: InjectRequest) async throws {
         let _: Empty = try await call("POST", "/v1/leases/\(escape(id))/events", body: request)
     }

@@ -60,6 +60,29 @@ struct APIRoutes: Sendable {
                 return json(ReleaseResponse(id: id, devices: lease.devices.count, directoriesRemoved: removed, directoriesKept: kept))
             }
         }
+        router.post("/v1/leases/:id/devices") { request, context in
+            await handle("plug device") {
+                let id = try fractalID(context)
+                let body = try await decode(PlugRequest.self, from: request)
+                guard let role = DeviceRole(rawValue: body.role) else { throw APIError.badRequest(unknownRoleMessage(body.role)) }
+                // A running container's device grants are fixed: only its lease's slots can be plugged.
+                let fixed = tasks.hasContainers(id)
+                let lease = try await runBlocking { try manager.plug(id, role: role, creatingIfMissing: !fixed) }
+                logger.info("lease \(id): \(role.rawValue) plugged in")
+                return json(LeaseResponse(lease))
+            }
+        }
+        router.delete("/v1/leases/:id/devices/:role") { _, context in
+            await handle("unplug device") {
+                let id = try fractalID(context)
+                let name = try context.parameters.require("role")
+                guard let role = DeviceRole(rawValue: name) else { throw APIError.badRequest(unknownRoleMessage(name)) }
+                let fixed = tasks.hasContainers(id)
+                let lease = try await runBlocking { try manager.unplug(id, role: role, destroying: !fixed) }
+                logger.info("lease \(id): \(role.rawValue) unplugged")
+                return json(LeaseResponse(lease))
+            }
+        }
         router.post("/v1/leases/:id/events") { request, context in
             await handle("inject events") {
                 let id = try fractalID(context)
@@ -118,6 +141,12 @@ struct APIRoutes: Sendable {
             }
         }
         request.directories = body.directories ?? []
+        if let roles = body.hotplug {
+            request.hotplug = try roles.map { name in
+                guard let role = DeviceRole(rawValue: name) else { throw APIError.badRequest(unknownRoleMessage(name)) }
+                return role
+            }
+        }
         if let name = body.policy {
             guard let policy = InputPolicy(rawValue: name) else {
                 throw APIError.badRequest("unknown policy '\(name)'; known policies: \(InputPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -186,7 +215,7 @@ struct APIRoutes: Sendable {
         case let error as LeaseError:
             let status: HTTPResponse.Status
             switch error {
-            case .duplicate, .busy: status = .conflict
+            case .duplicate, .busy, .alreadyPlugged, .notPlugged, .notProvisioned: status = .conflict
             case .notFound: status = .notFound
             case .limitReached: status = .serviceUnavailable
             case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest

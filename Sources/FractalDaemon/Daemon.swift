@@ -32,8 +32,10 @@ public enum Daemon {
         logger.info("\(report)")
 
         let metrics = DaemonMetrics()
+        let views = SessionViews(logger: logger)
+        views.follow(manager)
         let docker = DockerClient(socketPath: configuration.dockerSocketPath)
-        let tasks = TaskRunner(docker: docker, leases: manager, logger: logger)
+        let tasks = TaskRunner(docker: docker, leases: manager, views: views, logger: logger)
         let router = Router()
         let routes = APIRoutes(manager: manager, tasks: tasks, metrics: metrics, logger: logger)
         routes.register(on: router)

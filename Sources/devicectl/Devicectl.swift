@@ -21,6 +21,7 @@ struct Devicectl: AsyncParsableCommand {
               devicectl create --devices keyboard,mouse,tablet,gamepad --dir '/var/lib/fractal-agent/sessions/%%FRACTAL_ID_PLACEHOLDER%%,tmpfs=256M'
               devicectl list
               devicectl inject ID keyboard --text 'hello'
+              devicectl create --hotplug gamepad; devicectl plug ID gamepad; devicectl unplug ID gamepad
               devicectl release ID
               devicectl run-task session.json
               devicectl tasks
@@ -29,7 +30,10 @@ struct Devicectl: AsyncParsableCommand {
             Shell completions: devicectl --generate-completion-script bash|zsh|fish
             """,
         version: "devicectl \(fractalVersionLine)",
-        subcommands: [Create.self, List.self, Inspect.self, Release.self, Inject.self, RunTask.self, Tasks.self, Stop.self, UdevRulesCommand.self]
+        subcommands: [
+            Create.self, List.self, Inspect.self, Release.self, Inject.self, Plug.self, Unplug.self, RunTask.self, Tasks.self,
+            Stop.self, UdevRulesCommand.self,
+        ]
     )
 }
 
@@ -86,11 +90,24 @@ struct Create: AsyncParsableCommand {
     @Option(help: "A note on who the lease is for.")
     var owner: String?
 
+    @Option(help: ArgumentHelp(
+        "What the session socket lets through: default, gamepad-only or trusted.",
+        discussion: "default drops SysRq, Ctrl+Alt+Del, Ctrl+Alt+F1-F12 and power keys and withholds the keyboard's fd."))
+    var policy: String?
+
+    @Option(help: ArgumentHelp(
+        "Device roles to make unplugged now and plug in later with `devicectl plug` (comma-separated).",
+        valueName: "gamepad"))
+    var hotplug: String?
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
-        for role in devices.split(separator: ",") where DeviceRole(rawValue: String(role)) == nil {
+        if let policy, InputPolicy(rawValue: policy) == nil {
+            throw ValidationError("unknown policy '\(policy)'; known policies: \(InputPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        for role in devices.split(separator: ",") + (hotplug ?? "").split(separator: ",") where DeviceRole(rawValue: String(role)) == nil {
             throw ValidationError("unknown device role '\(role)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let id { do { _ = try FractalID(id) } catch { throw ValidationError("--id: \(error)") } }
@@ -105,8 +122,49 @@ struct Create: AsyncParsableCommand {
         }
         let body = CreateLeaseRequest(
             id: id, devices: devices.split(separator: ",").map(String.init), directories: requests,
-            owner: owner ?? "devicectl uid=\(getuid())")
+            owner: owner ?? "devicectl uid=\(getuid())", policy: policy,
+            hotplug: hotplug.map { $0.split(separator: ",").map(String.init) })
         let lease = try await connection.withClient { try await $0.createLease(body) }
+        if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
+    }
+}
+
+struct Plug: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plug a device into a lease's running session.",
+        discussion: """
+            A lease whose task's containers run plugs one of its unplugged devices (made at the start \
+            with dockerLabels fractal.hotplug, or `create --hotplug`): the node appears in each container \
+            and libudev there (SDL2, libinput) hears "add". A lease without containers gets a new device.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The lease's FractalID.") var id: String
+    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen")) var role: String
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func run() async throws {
+        let lease = try await connection.withClient { try await $0.plug(id, role: role) }
+        if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
+    }
+}
+
+struct Unplug: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unplug a device from a lease's running session.",
+        discussion: """
+            Keys and buttons it holds are released, libudev in the lease's containers hears "remove" and \
+            the node leaves their /dev/input. While containers run the device stays, unplugged, for a \
+            later `plug`; a lease without containers loses the device.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The lease's FractalID.") var id: String
+    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen")) var role: String
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func run() async throws {
+        let lease = try await connection.withClient { try await $0.unplug(id, role: role) }
         if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
     }
 }

@@ -30,6 +30,8 @@ public struct ContainerCreateRequest: Codable, Sendable, Equatable {
         /// `host-src:container-dest[:options]`.
         public var Binds: [String]?
         public var Devices: [DeviceMapping]?
+        /// `c MAJOR:MINOR rwm`: device numbers granted without a node (hot-plug slots).
+        public var DeviceCgroupRules: [String]?
         public var CapAdd: [String]?
         public var CapDrop: [String]?
         public var Init: Bool?

@@ -12,18 +12,22 @@ public struct ContainerDeviceNode: Sendable, Equatable, Hashable {
     public var major: UInt32
     /// The node's device numbers.
     public var minor: UInt32
+    /// Whether the node is made at the start; otherwise only its numbers are granted (a hot-plug
+    /// slot: the node appears when the device is plugged in).
+    public var present: Bool
 
     /// Creates the value from its fields.
-    public init(hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32) {
+    public init(hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32, present: Bool = true) {
         self.hostPath = hostPath
         self.containerPath = containerPath ?? hostPath
         self.major = major
         self.minor = minor
+        self.present = present
     }
 
     /// A leased node at the same path inside the container.
-    public init(_ node: LeasedNode) {
-        self.init(hostPath: node.path, major: node.major, minor: node.minor)
+    public init(_ node: LeasedNode, present: Bool = true) {
+        self.init(hostPath: node.path, major: node.major, minor: node.minor, present: present)
     }
 }
 
@@ -62,15 +66,24 @@ extension TaskPlan {
     ///     plus the task's own non-input `linuxParameters.devices`, appear in `HostConfig.Devices`.
     ///   - directories: the provisioned host path for each placeholder volume, by volume name
     ///     (``directories`` says which are needed).
+    ///   - session: the lease's session socket and udev view, bound at `fractal.session-dir`
+    ///     (default /run/fractal) and /run/udev, read-only.
     public func containerCreation(
-        at index: Int, devices: [ContainerDeviceNode], directories: [String: String]
+        at index: Int, devices: [ContainerDeviceNode], directories: [String: String], session: SessionPaths? = nil
     ) throws(ContainerCreationError) -> ContainerCreation {
         guard containers.indices.contains(index) else { throw .noSuchContainer(index: index, count: containers.count) }
         let container = containers[index]
+        let sessionDirectory = container.dockerLabels?[DeviceRolesLabel.sessionDirectoryKey] ?? DeviceRolesLabel.defaultSessionDirectory
 
         var host = ContainerCreateRequest.HostConfig(NetworkMode: networkMode.rawValue)
-        host.Binds = try binds(for: container, directories: directories).nonEmpty
-        host.Devices = try deviceMappings(for: container, granted: devices).nonEmpty
+        var binds = try binds(for: container, directories: directories)
+        if let session {
+            binds += ["\(session.socketDirectory):\(sessionDirectory):ro", "\(session.udevDirectory):/run/udev:ro"]
+        }
+        host.Binds = binds.nonEmpty
+        host.Devices = try deviceMappings(for: container, granted: devices.filter(\.present)).nonEmpty
+        // Hot-plug slots: the exact numbers, never a pattern, so no other lease's node opens.
+        host.DeviceCgroupRules = devices.filter { !$0.present }.map { "c \($0.major):\($0.minor) rwm" }.nonEmpty
 
         let parameters = container.linuxParameters
         host.CapAdd = parameters?.capabilities?.add?.nonEmpty
@@ -110,6 +123,7 @@ extension TaskPlan {
         request.Entrypoint = container.entryPoint
         request.Env = (container.environment ?? []).map { "\($0.name)=\($0.value)" }
             + ["\(ContainerEnvironment.fractalID)=\(id.rawValue)"]
+            + (session == nil ? [] : ["\(ContainerEnvironment.sessionSocket)=\(sessionDirectory)/input.sock"])
         var labels = container.dockerLabels ?? [:]
         labels[ContainerLabel.id] = id.rawValue
         labels[ContainerLabel.task] = family

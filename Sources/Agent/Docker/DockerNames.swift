@@ -39,4 +39,6 @@ public enum ContainerLabel {
 public enum ContainerEnvironment {
     /// The session's FractalID.
     public static let fractalID = "FRACTAL_ID"
+    /// Where the session socket is in the container (`/run/fractal/input.sock`).
+    public static let sessionSocket = "FRACTAL_SESSION_SOCKET"
 }

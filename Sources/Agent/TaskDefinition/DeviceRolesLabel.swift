@@ -12,10 +12,22 @@ public enum DeviceRolesLabel {
     /// What a container without the label gets.
     public static let defaultRoles: [DeviceRole] = [.keyboard, .mouse, .tablet]
 
-    /// The roles named by `labels`, or the default when the label is absent.
+    /// `fractal.hotplug`: roles made unplugged at the start, for `POST /v1/leases/{id}/devices`
+    /// to plug into the running container (its device access is fixed when it is created).
+    public static let hotplugKey = "fractal.hotplug"
+    /// `fractal.input-policy`: `default`, `gamepad-only` or `trusted` (docs/SESSION-PROTOCOL.md).
+    public static let policyKey = "fractal.input-policy"
+    /// `fractal.session-dir`: where the session socket's directory appears in the container.
+    public static let sessionDirectoryKey = "fractal.session-dir"
+    /// Where the session socket's directory appears in a container without the label.
+    public static let defaultSessionDirectory = "/run/fractal"
+
+    /// The roles named by `labels` under `key`, or `defaults` when the label is absent.
     /// - Parameter path: where the labels are, for errors (`containerDefinitions[0].dockerLabels`).
-    public static func roles(in labels: [String: String]?, path: String) throws(TaskDefinitionError) -> [DeviceRole] {
-        guard let text = labels?[key] else { return defaultRoles }
+    public static func roles(
+        in labels: [String: String]?, path: String, key: String = key, defaults: [DeviceRole] = defaultRoles
+    ) throws(TaskDefinitionError) -> [DeviceRole] {
+        guard let text = labels?[key] else { return defaults }
         let fieldPath = "\(path)[\"\(key)\"]"
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty || trimmed == "none" { return [] }

@@ -21,6 +21,12 @@ public struct TaskPlan: Sendable, Equatable {
     public var deviceRoles: [DeviceRole]
     /// The roles each container asked for, by container index.
     public var containerDeviceRoles: [[DeviceRole]]
+    /// Roles made unplugged, for hot-plug while the task runs (`fractal.hotplug`), in first-asked order.
+    public var hotplugRoles: [DeviceRole]
+    /// The hot-plug roles each container may be given, by container index.
+    public var containerHotplugRoles: [[DeviceRole]]
+    /// What the session socket lets through (`fractal.input-policy`; the same for every container).
+    public var policy: InputPolicy
 
     /// The task's family: what it is called in labels and logs.
     public var family: String { definition.family }
@@ -51,10 +57,45 @@ public struct TaskPlan: Sendable, Equatable {
 
         deviceRoles = []
         containerDeviceRoles = []
+        hotplugRoles = []
+        containerHotplugRoles = []
+        var policy: InputPolicy?
         for (index, container) in definition.containerDefinitions.enumerated() {
-            let roles = try DeviceRolesLabel.roles(in: container.dockerLabels, path: "containerDefinitions[\(index)].dockerLabels")
+            let path = "containerDefinitions[\(index)].dockerLabels"
+            let roles = try DeviceRolesLabel.roles(in: container.dockerLabels, path: path)
             containerDeviceRoles.append(roles)
             for role in roles where !deviceRoles.contains(role) { deviceRoles.append(role) }
+            let hotplug = try DeviceRolesLabel.roles(
+                in: container.dockerLabels, path: path, key: DeviceRolesLabel.hotplugKey, defaults: [])
+            containerHotplugRoles.append(hotplug)
+            for role in hotplug where !hotplugRoles.contains(role) { hotplugRoles.append(role) }
+            if let name = container.dockerLabels?[DeviceRolesLabel.policyKey] {
+                let field = "\(path)[\"\(DeviceRolesLabel.policyKey)\"]"
+                guard let named = InputPolicy(rawValue: name) else {
+                    throw .invalid(path: field, reason: "names unknown policy '\(name)'; allowed: \(InputPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                if let policy, policy != named {
+                    throw .invalid(path: field, reason: "differs from another container's; a task's session has one policy")
+                }
+                policy = named
+            }
+            if let directory = container.dockerLabels?[DeviceRolesLabel.sessionDirectoryKey] {
+                try Self.validateContainerDirectory(directory, path: "\(path)[\"\(DeviceRolesLabel.sessionDirectoryKey)\"]")
+            }
+        }
+        for role in hotplugRoles where deviceRoles.contains(role) {
+            throw .invalid(
+                path: "containerDefinitions[].dockerLabels[\"\(DeviceRolesLabel.hotplugKey)\"]",
+                reason: "names '\(role.rawValue)', which a container also asks for plugged in (fractal.devices); a lease has one device of each role")
+        }
+        self.policy = policy ?? .standard
+    }
+
+    /// A path in the container: absolute, no `..`, no `:` (Docker's bind separator).
+    private static func validateContainerDirectory(_ directory: String, path: String) throws(TaskDefinitionError) {
+        guard directory.hasPrefix("/"), directory != "/", !directory.contains(":"),
+              !directory.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+            throw .invalid(path: path, reason: "must be an absolute container path without '.', '..' or ':'")
         }
     }
 

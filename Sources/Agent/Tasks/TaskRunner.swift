@@ -9,6 +9,8 @@ import Synchronization
 public final class TaskRunner: Sendable {
     private let docker: DockerClient
     private let leases: LeaseManager
+    /// Told which containers run for which lease, so hot-plugs reach them; none in tests without it.
+    private let views: SessionViews?
     private let logger: Logger
     private let tasks = Mutex<[FractalID: TaskRecord]>([:])
     /// Tasks being started or stopped, so a container's end and a stop request don't race.
@@ -17,9 +19,10 @@ public final class TaskRunner: Sendable {
     /// so a restarted daemon never answers "no such task" for one it is about to find again.
     private let recovered = Mutex(false)
 
-    public init(docker: DockerClient, leases: LeaseManager, logger: Logger) {
+    public init(docker: DockerClient, leases: LeaseManager, views: SessionViews? = nil, logger: Logger) {
         self.docker = docker
         self.leases = leases
+        self.views = views
         self.logger = logger
     }
 
@@ -46,7 +49,8 @@ public final class TaskRunner: Sendable {
         }
 
         let request = LeaseRequest(
-            id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: "task:\(plan.family)")
+            id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: "task:\(plan.family)",
+            policy: plan.policy, hotplug: plan.hotplugRoles)
         let lease: Lease
         do {
             lease = try await runBlocking { try self.leases.create(request) }
@@ -69,10 +73,13 @@ public final class TaskRunner: Sendable {
             } catch { throw TaskError.docker(error) }
             for (index, container) in plan.containers.enumerated() {
                 let roles = Set(plan.containerDeviceRoles[index])
-                let nodes = lease.devices.filter { roles.contains($0.role) }.flatMap(\.nodes).map(ContainerDeviceNode.init)
+                let slots = Set(plan.containerHotplugRoles[index])
+                let nodes = lease.devices.filter { roles.contains($0.role) || slots.contains($0.role) }.flatMap { device in
+                    device.nodes.map { ContainerDeviceNode($0, present: device.plugged) }
+                }
                 let creation: ContainerCreation
                 do {
-                    creation = try plan.containerCreation(at: index, devices: nodes, directories: directories)
+                    creation = try plan.containerCreation(at: index, devices: nodes, directories: directories, session: lease.session)
                 } catch { throw TaskError.creation(error) }
                 do {
                     let made = try await docker.createContainer(creation)
@@ -88,6 +95,7 @@ public final class TaskRunner: Sendable {
                 tasks.withLock { _ = $0.removeValue(forKey: id) }
                 throw TaskError.docker(error)
             }
+            await attachViews(of: id, containers: created)
             logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
             return record
         } catch {
@@ -95,6 +103,28 @@ public final class TaskRunner: Sendable {
             _ = try? await runBlocking { try self.leases.release(id) }
             throw error
         }
+    }
+
+    /// Lets the session view reach the started containers, for hot-plug. A container whose
+    /// process cannot be found is logged: the task runs, but plugs will not reach it.
+    private func attachViews(of id: FractalID, containers: [TaskRecord.Container]) async {
+        guard let views else { return }
+        for container in containers {
+            do {
+                guard let pid = try await docker.inspectContainer(container.id)?.State.Pid, pid > 0 else {
+                    logger.warning("task \(id): container \(container.name) has no process (it ended already?); hot-plugs will not reach it")
+                    continue
+                }
+                try views.attach(id, containerPID: Int32(pid))
+            } catch {
+                logger.warning("task \(id): attaching container \(container.name) for hot-plug: \(error)")
+            }
+        }
+    }
+
+    /// Whether the lease's devices are fixed by running containers: a hot-plug then needs a slot.
+    public func hasContainers(_ id: FractalID) -> Bool {
+        tasks.withLock { $0[id] != nil } || busy.withLock { $0.contains(id) }
     }
 
     // MARK: Queries and stop
@@ -126,6 +156,7 @@ public final class TaskRunner: Sendable {
 
     /// Removes what is left of a task: containers (stopped first), then its lease.
     private func end(_ record: TaskRecord, reason: String) async {
+        views?.detach(record.id)
         for container in record.containers {
             do {
                 try await docker.stopContainer(container.id, timeout: 5)

@@ -127,6 +127,14 @@ public final class UInputDevice: Sendable {
         }
     }
 
+    /// Releases every key and button the device holds down, in one write: the kernel passes on
+    /// only releases of keys that are down, so readers see exactly those.
+    public func releaseEverythingHeld() throws(UInputError) {
+        let keys = profile.codes[UInt16(EV_KEY)] ?? []
+        guard !keys.isEmpty else { return }
+        try write(keys.map { InputEvent.key($0, pressed: false) } + [.syn()])
+    }
+
     /// Serves what programs asked of the device since the last call, without blocking:
     /// force-feedback uploads and erases are acknowledged here (a program uploading an effect
     /// waits until this is called), and plays, stops and LED changes are returned in order.

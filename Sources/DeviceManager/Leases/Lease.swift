@@ -33,14 +33,36 @@ public struct LeasedDevice: Codable, Hashable, Sendable {
     public var nodes: [LeasedNode]
     /// `/dev/input/by-fractal-id/<FractalID>/<role>` when the udev rules are installed and udevd ran them.
     public var stableLink: String?
+    /// Whether the session sees the device. An unplugged device still exists in the kernel (its
+    /// node numbers stay granted to the lease's containers) but has no node, udev record or
+    /// session-socket entry in the session until it is plugged.
+    public var plugged: Bool = true
 
-    public init(role: DeviceRole, name: String, phys: String, sysname: String, nodes: [LeasedNode], stableLink: String? = nil) {
+    public init(
+        role: DeviceRole, name: String, phys: String, sysname: String, nodes: [LeasedNode], stableLink: String? = nil,
+        plugged: Bool = true
+    ) {
         self.role = role
         self.name = name
         self.phys = phys
         self.sysname = sysname
         self.nodes = nodes
         self.stableLink = stableLink
+        self.plugged = plugged
+    }
+
+    private enum CodingKeys: String, CodingKey { case role, name, phys, sysname, nodes, stableLink, plugged }
+
+    /// Records written before hot-plug have no `plugged`: their devices were all plugged.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        role = try container.decode(DeviceRole.self, forKey: .role)
+        name = try container.decode(String.self, forKey: .name)
+        phys = try container.decode(String.self, forKey: .phys)
+        sysname = try container.decode(String.self, forKey: .sysname)
+        nodes = try container.decode([LeasedNode].self, forKey: .nodes)
+        stableLink = try container.decodeIfPresent(String.self, forKey: .stableLink)
+        plugged = try container.decodeIfPresent(Bool.self, forKey: .plugged) ?? true
     }
 }
 
@@ -140,6 +162,8 @@ public struct Lease: Codable, Sendable {
 
     /// Every node of every device, in role order.
     public var nodes: [LeasedNode] { devices.flatMap(\.nodes) }
+    /// The devices the session sees now.
+    public var pluggedDevices: [LeasedDevice] { devices.filter(\.plugged) }
 }
 
 /// What a caller asks for.
@@ -152,18 +176,22 @@ public struct LeaseRequest: Codable, Sendable {
     public var owner: String?
     /// What the session may send; the default filters host-acting keys.
     public var policy: InputPolicy
+    /// Devices made now but left unplugged, to be plugged into the running session later: a
+    /// container's device access is fixed when it is created, so hot-plug slots are made first.
+    public var hotplug: [DeviceRole]
 
     /// The three devices the original gave each container.
     public static let defaultDevices: [DeviceRole] = [.keyboard, .mouse, .tablet]
 
     public init(
         id: FractalID? = nil, devices: [DeviceRole] = LeaseRequest.defaultDevices, directories: [DirectoryRequest] = [],
-        owner: String? = nil, policy: InputPolicy = .standard
+        owner: String? = nil, policy: InputPolicy = .standard, hotplug: [DeviceRole] = []
     ) {
         self.id = id
         self.devices = devices
         self.directories = directories
         self.owner = owner
         self.policy = policy
+        self.hotplug = hotplug
     }
 }

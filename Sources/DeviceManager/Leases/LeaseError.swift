@@ -22,6 +22,11 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case store(operation: String, path: String, message: String)
     case write(DeviceRole, any Error)
     case releaseIncomplete(FractalID, problems: [String])
+    /// Hot-plug: the device is already plugged in, or not plugged in.
+    case alreadyPlugged(DeviceRole, lease: FractalID)
+    case notPlugged(DeviceRole, lease: FractalID)
+    /// Hot-plug of a role the lease has no slot for, while containers hold fixed device grants.
+    case notProvisioned(DeviceRole, lease: FractalID)
 
     public var description: String {
         switch self {
@@ -30,7 +35,7 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
         case .notFound(let id):
             return "no lease with FractalID \(id)"
         case .busy(let id, let state):
-            return "lease \(id) is \(state.rawValue) by another request; try again when that finishes"
+            return "lease \(id) is busy (\(state == .active ? "changing its devices" : state.rawValue)) with another request; try again when that finishes"
         case .limitReached(let limit):
             return "the limit of \(limit) live leases is reached; release one, or raise --max-leases (the kernel has at most 1024 input device minors)"
         case .duplicateRole(let role):
@@ -53,6 +58,12 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
             return "writing events to the \(role.rawValue) failed: \(error)"
         case .releaseIncomplete(let id, let problems):
             return "lease \(id) was released, but: \(problems.joined(separator: "; "))"
+        case .alreadyPlugged(let role, let id):
+            return "the \(role.rawValue) of lease \(id) is already plugged in"
+        case .notPlugged(let role, let id):
+            return "the \(role.rawValue) of lease \(id) is not plugged in"
+        case .notProvisioned(let role, let id):
+            return "lease \(id) has no \(role.rawValue) to plug in: its containers' device access was fixed when they were created, so a device plugged in later must be reserved then (dockerLabels fractal.hotplug=\(role.rawValue), or the lease's hotplug list)"
         }
     }
 }

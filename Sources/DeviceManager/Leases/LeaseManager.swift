@@ -218,7 +218,7 @@ public final class LeaseManager: Sendable {
     public func create(_ request: LeaseRequest) throws(LeaseError) -> Lease {
         guard !(request.devices.isEmpty && request.directories.isEmpty) else { throw .empty }
         var seen = Set<DeviceRole>()
-        for role in request.devices where !seen.insert(role).inserted { throw .duplicateRole(role) }
+        for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
         let id = request.id ?? FractalID.random()
 
         try reserve(id)
@@ -252,31 +252,10 @@ public final class LeaseManager: Sendable {
                 try store.update(lease)
             }
 
-            let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
-            for role in request.devices {
-                do {
-                    let device = try UInputDevice(
-                        profile: .forRole(role), phys: DevicePhys.make(id: id, role: role), uinputPath: configuration.uinputPath)
-                    devices[role] = device
-                    lease.devices.append(LeasedDevice(
-                        role: role, name: device.profile.name, phys: device.phys, sysname: device.sysname,
-                        nodes: device.nodes.map(LeasedNode.init)))
-                } catch {
-                    throw LeaseError.device(role, error)
-                }
-            }
-            if let watcher {
-                let syspaths = devices.values.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
-                try watcher.waitUntilInitialized(syspaths, id: id, timeout: configuration.udevTimeout)
-                lease.udev = .initialized
-                for index in lease.devices.indices {
-                    let link = "/dev/input/by-fractal-id/\(id.rawValue)/\(lease.devices[index].role.rawValue)"
-                    if FileManager.default.fileExists(atPath: link) { lease.devices[index].stableLink = link }
-                }
-            } else if !devices.isEmpty {
-                lease.udev = .notRunning
-                logger.notice("no udevd runs on this host (/run/udev/control is missing): lease \(id) is handed out without udev rules having run")
-            }
+            let roles = request.devices.map { ($0, true) } + request.hotplug.map { ($0, false) }
+            let made = try makeDevices(roles, id: id) { devices[$0] = $1 }
+            lease.devices = made.devices
+            lease.udev = made.udev
 
             lease.state = .active
             try store.update(lease)
@@ -294,6 +273,41 @@ public final class LeaseManager: Sendable {
         return created
     }
 
+    /// Creates devices for `roles` (with whether each starts plugged) and waits for udev; `created`
+    /// hears of each device as soon as it exists, so the caller can undo them on a failure.
+    private func makeDevices(
+        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, UInputDevice) -> Void
+    ) throws(LeaseError) -> (devices: [LeasedDevice], udev: UdevReadiness?) {
+        let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
+        var made: [UInputDevice] = []
+        var leased: [LeasedDevice] = []
+        for (role, plugged) in roles {
+            do {
+                let device = try UInputDevice(
+                    profile: .forRole(role), phys: DevicePhys.make(id: id, role: role), uinputPath: configuration.uinputPath)
+                created(role, device)
+                made.append(device)
+                leased.append(LeasedDevice(
+                    role: role, name: device.profile.name, phys: device.phys, sysname: device.sysname,
+                    nodes: device.nodes.map(LeasedNode.init), plugged: plugged))
+            } catch {
+                throw LeaseError.device(role, error)
+            }
+        }
+        guard !made.isEmpty else { return ([], nil) }
+        guard let watcher else {
+            logger.notice("no udevd runs on this host (/run/udev/control is missing): lease \(id) is handed out without udev rules having run")
+            return (leased, .notRunning)
+        }
+        let syspaths = made.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
+        try watcher.waitUntilInitialized(syspaths, id: id, timeout: configuration.udevTimeout)
+        for index in leased.indices {
+            let link = "/dev/input/by-fractal-id/\(id.rawValue)/\(leased[index].role.rawValue)"
+            if FileManager.default.fileExists(atPath: link) { leased[index].stableLink = link }
+        }
+        return (leased, .initialized)
+    }
+
     private func reserve(_ id: FractalID) throws(LeaseError) {
         let outcome: LeaseError? = state.withLock { state in
             if state.live[id] != nil || state.lost[id] != nil { return .duplicate(id) }
@@ -305,6 +319,83 @@ public final class LeaseManager: Sendable {
             return nil
         }
         if let outcome { throw outcome }
+    }
+
+    // MARK: Hot-plug
+
+    /// Plugs `role` into the running session: an unplugged device of the lease is plugged; with
+    /// `creatingIfMissing`, a role the lease lacks is created (only when no container holds fixed
+    /// device grants for the lease: the caller knows). Observers hear `.changed`.
+    public func plug(_ id: FractalID, role: DeviceRole, creatingIfMissing: Bool) throws(LeaseError) -> Lease {
+        let current = try beginChange(id)
+        defer { endChange(id) }
+        var lease = current.lease
+        var added: UInputDevice?
+        if let index = lease.devices.firstIndex(where: { $0.role == role }) {
+            guard !lease.devices[index].plugged else { throw .alreadyPlugged(role, lease: id) }
+            lease.devices[index].plugged = true
+        } else {
+            guard creatingIfMissing else { throw .notProvisioned(role, lease: id) }
+            do throws(LeaseError) {
+                let made = try makeDevices([(role, true)], id: id) { _, device in added = device }
+                lease.devices += made.devices
+            } catch {
+                added?.close()
+                throw error
+            }
+        }
+        do { try store.update(lease) } catch {
+            added?.close()
+            throw error
+        }
+        let changed = lease
+        state.withLock { state in
+            state.live[id]?.lease = changed
+            if let added { state.live[id]?.devices[role] = added }
+        }
+        notify(.changed(changed))
+        return changed
+    }
+
+    /// Unplugs `role` from the running session: every key it holds is released, and with
+    /// `destroying` the device is destroyed and leaves the lease; otherwise it stays, unplugged,
+    /// for a later plug (its node numbers stay granted to the lease's containers).
+    public func unplug(_ id: FractalID, role: DeviceRole, destroying: Bool) throws(LeaseError) -> Lease {
+        let current = try beginChange(id)
+        defer { endChange(id) }
+        var lease = current.lease
+        guard let index = lease.devices.firstIndex(where: { $0.role == role }), let device = current.devices[role] else {
+            throw .unknownRole(role.rawValue, lease: id)
+        }
+        guard lease.devices[index].plugged else { throw .notPlugged(role, lease: id) }
+        if destroying { lease.devices.remove(at: index) } else { lease.devices[index].plugged = false }
+        try store.update(lease)
+        let changed = lease
+        // Observers withdraw the device from the session before it goes quiet or away.
+        state.withLock { $0.live[id]?.lease = changed }
+        notify(.changed(changed))
+        if destroying {
+            state.withLock { _ = $0.live[id]?.devices.removeValue(forKey: role) }
+            device.close()
+        } else {
+            try? device.releaseEverythingHeld()
+        }
+        return changed
+    }
+
+    /// Marks a live lease busy for a change of its devices; throws when it is not live or busy.
+    private func beginChange(_ id: FractalID) throws(LeaseError) -> LiveLease {
+        let outcome: Result<LiveLease, LeaseError> = state.withLock { state in
+            if let busy = state.busy[id] { return .failure(.busy(id, busy)) }
+            guard let live = state.live[id] else { return .failure(.notFound(id)) }
+            state.busy[id] = .active
+            return .success(live)
+        }
+        return try outcome.get()
+    }
+
+    private func endChange(_ id: FractalID) {
+        state.withLock { _ = $0.busy.removeValue(forKey: id) }
     }
 
     // MARK: Release

@@ -174,7 +174,8 @@ struct ContainerBenchmark {
             directories[planned.volumeName] = planned.hostPath
         }
         let creation = try plan.containerCreation(
-            at: 0, devices: lease.devices.flatMap(\.nodes).map(ContainerDeviceNode.init), directories: directories)
+            at: 0, devices: lease.devices.flatMap(\.nodes).map { ContainerDeviceNode($0) }, directories: directories,
+            session: lease.session)
 
         let start = Monotonic.nanoseconds
         let made = try await docker.createContainer(creation)

@@ -1,0 +1,244 @@
+import CFractalLinux
+import Foundation
+import Logging
+import Synchronization
+
+/// What each lease's containers see of its devices, kept in step with the lease: udev records of
+/// exactly the plugged devices in the lease's udev directory (bound at the container's
+/// /run/udev), and, for hot-plug, the device nodes in each running container's /dev/input and
+/// libudev "add"/"remove" messages inside each container's network namespace, where its
+/// libudev monitors (libinput, SDL2) listen.
+///
+/// Knows nothing of Docker: the agent attaches a container by its init process's PID.
+public final class SessionViews: Sendable {
+    /// A running container of a lease: where to make nodes, and a uevent socket in its netns.
+    private struct Attachment {
+        var pid: Int32
+        var ueventSocket: Int32
+    }
+
+    private struct State {
+        /// The plugged devices each lease's view shows, by lease.
+        var shown: [FractalID: [LeasedDevice]] = [:]
+        var attachments: [FractalID: [Attachment]] = [:]
+        var sequenceNumber: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let logger: Logger
+    /// The host's udev database, where the records are copied from.
+    private let hostDatabase: String
+
+    public init(logger: Logger, hostDatabase: String = "/run/udev/data") {
+        self.logger = logger
+        self.hostDatabase = hostDatabase
+    }
+
+    /// Follows `manager`'s leases from now on.
+    public func follow(_ manager: LeaseManager) {
+        manager.addObserver { [self] change in
+            switch change {
+            case .created(let lease), .changed(let lease): update(lease)
+            case .releasing(let lease): withdrawAll(lease)
+            }
+        }
+    }
+
+    /// Whether containers hold fixed device grants for the lease (hot-plug then needs slots).
+    public func hasContainers(_ id: FractalID) -> Bool {
+        state.withLock { !($0.attachments[id] ?? []).isEmpty }
+    }
+
+    // MARK: Containers
+
+    /// Starts announcing the lease's hot-plugs to the container whose init process is `pid`.
+    public func attach(_ id: FractalID, containerPID pid: Int32) throws(SessionViewError) {
+        let namespacePath = "/proc/\(pid)/ns/net"
+        let namespace = open(namespacePath, O_RDONLY | O_CLOEXEC)
+        guard namespace >= 0 else { throw .system(operation: "open", path: namespacePath, errno: errno) }
+        defer { close(namespace) }
+        let socket = cfl_uevent_socket_in_netns(namespace)
+        guard socket >= 0 else { throw .system(operation: "open a uevent socket in the network namespace of", path: namespacePath, errno: -socket) }
+        state.withLock { $0.attachments[id, default: []].append(Attachment(pid: pid, ueventSocket: socket)) }
+    }
+
+    /// Stops announcing to the lease's containers (they ended).
+    public func detach(_ id: FractalID) {
+        let attachments = state.withLock { $0.attachments.removeValue(forKey: id) ?? [] }
+        for attachment in attachments { close(attachment.ueventSocket) }
+    }
+
+    // MARK: Following leases
+
+    private func update(_ lease: Lease) {
+        guard let session = lease.session else { return }
+        let now = lease.pluggedDevices
+        let (before, attachments) = state.withLock { state in
+            let before = state.shown[lease.id]
+            state.shown[lease.id] = now
+            return (before, state.attachments[lease.id] ?? [])
+        }
+        if before == nil { makeControlSocket(in: session.udevDirectory) }
+        let beforeRoles = Set((before ?? []).map(\.role))
+        let nowRoles = Set(now.map(\.role))
+        for device in (before ?? []) where !nowRoles.contains(device.role) {
+            withdraw(device, of: lease, from: attachments, session: session)
+        }
+        for device in now where !beforeRoles.contains(device.role) {
+            let announcements = writeRecords(device, of: lease, session: session)
+            // At creation no container runs yet: it finds the records when it starts.
+            for attachment in attachments {
+                for node in device.nodes { makeNode(node, in: attachment) }
+                announce(announcements, action: .add, to: attachment)
+            }
+        }
+    }
+
+    private func withdrawAll(_ lease: Lease) {
+        guard let session = lease.session else { return }
+        let (shown, attachments) = state.withLock { state in
+            (state.shown.removeValue(forKey: lease.id) ?? [], state.attachments.removeValue(forKey: lease.id) ?? [])
+        }
+        for device in shown { withdraw(device, of: lease, from: attachments, session: session) }
+        for attachment in attachments { close(attachment.ueventSocket) }
+    }
+
+    private func withdraw(_ device: LeasedDevice, of lease: Lease, from attachments: [Attachment], session: SessionPaths) {
+        let announcements = self.announcements(device, of: lease)
+        for attachment in attachments {
+            announce(announcements.reversed(), action: .remove, to: attachment)
+            for node in device.nodes { removeNode(node, in: attachment) }
+        }
+        for announcement in announcements {
+            unlink(session.udevDirectory + "/data/" + Self.databaseName(announcement))
+        }
+    }
+
+    // MARK: Records
+
+    /// The parent input device first, then its nodes: the order udevd announces them in.
+    private func announcements(_ device: LeasedDevice, of lease: Lease) -> [UdevAnnouncement] {
+        let devicePath = "/devices/virtual/input/" + device.sysname
+        func record(_ name: String) -> UdevRecord {
+            if let text = try? String(contentsOfFile: hostDatabase + "/" + name, encoding: .utf8) {
+                return UdevRecord(containerViewOf: text)
+            }
+            return UdevRecord(synthesisedFor: device.role, id: lease.id)
+        }
+        var announcements = [UdevAnnouncement(devicePath: devicePath, record: record("+input:" + device.sysname))]
+        for node in device.nodes {
+            let name = (node.path as NSString).lastPathComponent
+            announcements.append(UdevAnnouncement(
+                devicePath: devicePath + "/" + name, deviceNode: node.path, major: node.major, minor: node.minor,
+                record: record("c\(node.major):\(node.minor)")))
+        }
+        return announcements
+    }
+
+    static func databaseName(_ announcement: UdevAnnouncement) -> String {
+        if let major = announcement.major, let minor = announcement.minor { return "c\(major):\(minor)" }
+        return "+input:" + (announcement.devicePath as NSString).lastPathComponent
+    }
+
+    /// Writes the device's records (each by rename, so a reader never sees half of one).
+    private func writeRecords(_ device: LeasedDevice, of lease: Lease, session: SessionPaths) -> [UdevAnnouncement] {
+        let announcements = self.announcements(device, of: lease)
+        let data = session.udevDirectory + "/data"
+        mkdir(data, 0o755)
+        chmod(data, 0o755)
+        for announcement in announcements {
+            let path = data + "/" + Self.databaseName(announcement)
+            do {
+                try Data(announcement.record.databaseText.utf8).write(to: URL(filePath: path), options: .atomic)
+                chmod(path, 0o644)
+            } catch {
+                logger.warning("lease \(lease.id): writing the udev record \(path): \(error)")
+            }
+        }
+        return announcements
+    }
+
+    /// libudev monitors in the container stay deaf unless /run/udev/control exists ("no udev
+    /// running"): a socket file that nobody listens on is what a stopped udevd leaves too.
+    private func makeControlSocket(in directory: String) {
+        let path = directory + "/control"
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        unlink(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if bound != 0 { logger.warning("making \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    // MARK: Containers' /dev and netns
+
+    private func makeNode(_ node: LeasedNode, in attachment: Attachment) {
+        let directory = "/proc/\(attachment.pid)/root/dev/input"
+        mkdir(directory, 0o755)
+        let path = directory + "/" + (node.path as NSString).lastPathComponent
+        // The same mode and owner as the host's node, as Docker gives the nodes it makes at start.
+        var host = stat()
+        let mode = stat(node.path, &host) == 0 ? host.st_mode & 0o7777 : 0o660
+        if mknod(path, S_IFCHR | mode, Self.deviceNumber(major: node.major, minor: node.minor)) != 0 && errno != EEXIST {
+            logger.warning("making \(path) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+            return
+        }
+        if stat(node.path, &host) == 0 { chown(path, host.st_uid, host.st_gid) }
+        chmod(path, mode)
+    }
+
+    /// glibc's makedev(3), a macro Swift cannot import.
+    static func deviceNumber(major: UInt32, minor: UInt32) -> dev_t {
+        let major = UInt64(major), minor = UInt64(minor)
+        return dev_t(((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff))
+    }
+
+    private func removeNode(_ node: LeasedNode, in attachment: Attachment) {
+        let path = "/proc/\(attachment.pid)/root/dev/input/" + (node.path as NSString).lastPathComponent
+        if unlink(path) != 0 && errno != ENOENT {
+            logger.debug("removing \(path) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func announce(_ announcements: some Sequence<UdevAnnouncement>, action: UdevAnnouncement.Action, to attachment: Attachment) {
+        for announcement in announcements {
+            let sequence = state.withLock { state in
+                state.sequenceNumber += 1
+                return state.sequenceNumber
+            }
+            let properties = announcement.properties(action: action, sequenceNumber: sequence)
+            let tags = announcement.record.tags.map { strdup($0) } + [nil]
+            defer { for tag in tags { free(tag) } }
+            let result = tags.map { UnsafePointer($0) }.withUnsafeBufferPointer { tagPointers in
+                properties.withUnsafeBufferPointer { bytes in
+                    bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { text in
+                        cfl_udev_monitor_send(attachment.ueventSocket, announcement.subsystem, nil, tagPointers.baseAddress, text, bytes.count)
+                    }
+                }
+            }
+            if result != 0 {
+                logger.warning("announcing \(action.rawValue) of \(announcement.devicePath) to container process \(attachment.pid): \(String(cString: strerror(-result)))")
+            }
+        }
+    }
+}
+
+/// Why a container could not be attached to its lease's view.
+public enum SessionViewError: Error, CustomStringConvertible, Sendable {
+    case system(operation: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .system(let operation, let path, let errno):
+            return "\(operation) \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        }
+    }
+}

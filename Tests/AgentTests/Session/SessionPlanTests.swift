@@ -1,0 +1,66 @@
+@testable import Agent
+import DeviceManager
+import Testing
+
+/// Hot-plug slots, the input policy and the session's bind mounts, as a task asks for them.
+@Suite struct SessionPlanTests {
+    let id = try! FractalID("session-42")
+
+    func plan(_ labels: String, _ second: String? = nil) throws -> TaskPlan {
+        let containers = [#"{"name": "a", "image": "i", "dockerLabels": {\#(labels)}}"#]
+            + (second.map { [#"{"name": "b", "image": "i", "dockerLabels": {\#($0)}}"#] } ?? [])
+        return try TaskPlan(json: #"{"family": "f", "containerDefinitions": [\#(containers.joined(separator: ","))]}"#, id: id)
+    }
+
+    @Test func hotplugRolesAreSlotsBesideThePluggedDevices() throws {
+        let plan = try plan(#""fractal.devices": "keyboard,mouse", "fractal.hotplug": "gamepad""#)
+        #expect(plan.deviceRoles == [.keyboard, .mouse])
+        #expect(plan.hotplugRoles == [.gamepad])
+        #expect(plan.containerHotplugRoles == [[.gamepad]])
+        #expect(plan.policy == .standard)
+    }
+
+    @Test func aRoleIsEitherPluggedOrASlot() {
+        #expect(throws: TaskDefinitionError.self) {
+            try plan(#""fractal.devices": "gamepad", "fractal.hotplug": "gamepad""#)
+        }
+        #expect(throws: TaskDefinitionError.self) { try plan(#""fractal.hotplug": "joystick""#) }
+    }
+
+    @Test func thePolicyIsOnePerTask() throws {
+        #expect(try plan(#""fractal.input-policy": "gamepad-only""#).policy == .gamepadOnly)
+        #expect(try plan(#""fractal.input-policy": "trusted""#, #""fractal.input-policy": "trusted""#).policy == .trusted)
+        #expect(throws: TaskDefinitionError.self) { try plan(#""fractal.input-policy": "lax""#) }
+        #expect(throws: TaskDefinitionError.self) {
+            try plan(#""fractal.input-policy": "trusted""#, #""fractal.input-policy": "default""#)
+        }
+    }
+
+    @Test func theSessionDirectoryLabelIsAPlainContainerPath() {
+        for bad in ["run/fractal", "/", "/run/../etc", "/run/a:b"] {
+            #expect(throws: TaskDefinitionError.self) { try plan(#""fractal.session-dir": "\#(bad)""#) }
+        }
+    }
+
+    @Test func theContainerGetsTheSocketTheUdevViewAndItsSlotsByNumberOnly() throws {
+        let session = SessionPaths(root: "/run/fractal-agent/sessions", id: id)
+        let devices = [
+            ContainerDeviceNode(hostPath: "/dev/input/event7", major: 13, minor: 71),
+            ContainerDeviceNode(hostPath: "/dev/input/event9", major: 13, minor: 73, present: false),
+            ContainerDeviceNode(hostPath: "/dev/input/js1", major: 13, minor: 1, present: false),
+        ]
+        let labelled = try plan(#""fractal.session-dir": "/run/input""#)
+        let request = try labelled.containerCreation(at: 0, devices: devices, directories: [:], session: session).request
+        #expect(request.HostConfig.Binds == [
+            "/run/fractal-agent/sessions/session-42/socket:/run/input:ro",
+            "/run/fractal-agent/sessions/session-42/udev:/run/udev:ro",
+        ])
+        #expect(request.HostConfig.Devices?.map(\.PathOnHost) == ["/dev/input/event7"])
+        #expect(request.HostConfig.DeviceCgroupRules == ["c 13:73 rwm", "c 13:1 rwm"])
+        #expect(request.Env?.contains("FRACTAL_SESSION_SOCKET=/run/input/input.sock") == true)
+
+        let bare = try plan("").containerCreation(at: 0, devices: Array(devices.prefix(1)), directories: [:])
+        #expect(bare.request.HostConfig.Binds == nil)
+        #expect(bare.request.HostConfig.DeviceCgroupRules == nil)
+    }
+}
