@@ -40,6 +40,10 @@ let package = Package(
             ],
             plugins: ["BuildInfoPlugin"]
         ),
+        // The session socket's wire format (docs/SESSION-PROTOCOL.md): pure Swift, no dependencies.
+        .target(name: "FractalSessionProtocol"),
+        // The same format for C streaming servers: a header to copy, compiled here for its _Static_asserts.
+        .target(name: "CFractalSession"),
         // ECS task definitions and Docker: knows nothing of ioctls.
         .target(
             name: "Agent",
@@ -99,9 +103,11 @@ let package = Package(
         // Pure logic; runs on any host.
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "FractalSessionProtocolTests", dependencies: ["FractalSessionProtocol", "CFractalSession", "DeviceManager"]),
         // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
         .testTarget(
-            name: "VMTests", dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent"],
+            name: "VMTests",
+            dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent"],
             exclude: ["OutsideTools/sdl_controllers.py"]
         ),
     ],

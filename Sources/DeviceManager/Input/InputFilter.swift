@@ -1,0 +1,270 @@
+import CUInput
+
+/// A session connection's view of what it may send: per device, the profile's codes and the
+/// lease's `InputPolicy`; stateful, since Ctrl+Alt combinations and held keys span batches.
+///
+/// Under every policy, events outside a device's declared capabilities are dropped (the kernel
+/// would pass some through, e.g. SYN_DROPPED, which confuses readers). Under `default` (and
+/// `gamepad-only`), keys that act on the host rather than the session are dropped: SysRq, the
+/// power keys, and Delete, Backspace, keypad Delete and F1…F12 while Ctrl and Alt are held on
+/// the same device (VT switch, Ctrl+Alt+Del, zapping X) along with those keys' later repeats
+/// and releases. Keys this connection pressed are tracked, so that `releaseAll()` can let go of
+/// them when it disconnects.
+public struct InputFilter: Sendable {
+    /// Why events were dropped or a batch refused.
+    public enum DropReason: String, CaseIterable, Sendable {
+        /// KEY_SYSRQ: the kernel's magic SysRq reaches the host.
+        case sysrq
+        /// Delete, Backspace, F1…F12 with Ctrl and Alt held (and their repeats and releases).
+        case ctrlAlt = "ctrl-alt"
+        /// KEY_POWER, KEY_SLEEP, ...: logind acts on them.
+        case powerKey = "power-key"
+        /// A type or code the device does not declare, or a value it cannot take.
+        case capability
+        /// EVENTS for a device index the lease does not have.
+        case noSuchDevice = "no-such-device"
+        /// The policy refuses every event to this device (gamepad-only).
+        case deviceRefused = "device-refused"
+    }
+
+    /// Drops by reason, without allocating per batch.
+    public struct DropCounts: Sendable, Equatable {
+        public var sysrq = 0
+        public var ctrlAlt = 0
+        public var powerKey = 0
+        public var capability = 0
+        public var noSuchDevice = 0
+        public var deviceRefused = 0
+
+        public init() {}
+
+        public subscript(reason: DropReason) -> Int {
+            get {
+                switch reason {
+                case .sysrq: sysrq
+                case .ctrlAlt: ctrlAlt
+                case .powerKey: powerKey
+                case .capability: capability
+                case .noSuchDevice: noSuchDevice
+                case .deviceRefused: deviceRefused
+                }
+            }
+            set {
+                switch reason {
+                case .sysrq: sysrq = newValue
+                case .ctrlAlt: ctrlAlt = newValue
+                case .powerKey: powerKey = newValue
+                case .capability: capability = newValue
+                case .noSuchDevice: noSuchDevice = newValue
+                case .deviceRefused: deviceRefused = newValue
+                }
+            }
+        }
+
+        public var total: Int { DropReason.allCases.reduce(0) { $0 + self[$1] } }
+
+        /// The reason with the most drops, for an error message.
+        public var main: DropReason? {
+            DropReason.allCases.filter { self[$0] > 0 }.max { self[$0] < self[$1] }
+        }
+    }
+
+    /// What one batch came to.
+    public struct Outcome: Sendable {
+        /// The events to write, in order (empty: nothing to write).
+        public var events: [InputEvent]
+        public var drops: DropCounts
+        /// The whole batch was refused (no such device, or the device is refused by policy).
+        public var refused: DropReason?
+        /// The first event dropped, for an error message.
+        public var firstDropped: InputEvent?
+    }
+
+    /// A device as the filter knows it.
+    public struct Device: Sendable {
+        public let role: DeviceRole
+        /// Accepted codes per event type, as bitsets indexed by type (empty: type refused).
+        let accepted: [Bits]
+
+        public init(role: DeviceRole, profile: DeviceProfile) {
+            self.role = role
+            var accepted = [Bits](repeating: Bits(count: 0), count: Int(EV_MAX) + 1)
+            for type in [EV_KEY, EV_REL, EV_MSC, EV_SW] {
+                guard let codes = profile.codes[UInt16(type)], !codes.isEmpty else { continue }
+                var bits = Bits(count: Int(cuinput_event_type_max(UInt32(type))) + 1)
+                for code in codes { bits.insert(Int(code)) }
+                accepted[Int(type)] = bits
+            }
+            if !profile.axes.isEmpty {
+                var bits = Bits(count: Int(ABS_MAX) + 1)
+                for axis in profile.axes { bits.insert(Int(axis.code)) }
+                accepted[Int(EV_ABS)] = bits
+            }
+            var syn = Bits(count: Int(SYN_MAX) + 1)
+            // Not SYN_CONFIG or SYN_DROPPED: only the kernel may say events were lost.
+            syn.insert(Int(SYN_REPORT))
+            syn.insert(Int(SYN_MT_REPORT))
+            accepted[Int(EV_SYN)] = syn
+            self.accepted = accepted
+        }
+
+        func accepts(_ event: InputEvent) -> Bool {
+            guard Int(event.type) < accepted.count else { return false }
+            return accepted[Int(event.type)].contains(Int(event.code))
+        }
+    }
+
+    public let policy: InputPolicy
+    public let devices: [Device]
+    /// Per device: keys written down and not yet up.
+    private var held: [Bits]
+    /// Per device: keys whose press was dropped as a Ctrl+Alt combination; their repeats and
+    /// release are dropped too.
+    private var suppressed: [Bits]
+
+    private static let keyCount = Int(KEY_MAX) + 1
+
+    public init(policy: InputPolicy, devices: [Device]) {
+        self.policy = policy
+        self.devices = devices
+        held = devices.map { _ in Bits(count: Self.keyCount) }
+        suppressed = devices.map { _ in Bits(count: Self.keyCount) }
+    }
+
+    /// logind's power, suspend, hibernate, wake and reboot keys.
+    public static let powerKeys: Set<UInt16> = [
+        UInt16(KEY_POWER), UInt16(KEY_POWER2), UInt16(KEY_SLEEP), UInt16(KEY_SUSPEND),
+        UInt16(KEY_WAKEUP), UInt16(KEY_RESTART),
+    ]
+    /// Keys that with Ctrl+Alt switch VTs, reboot (Delete, keypad Delete) or kill X (Backspace).
+    public static let ctrlAltKeys: Set<UInt16> = Set(
+        [UInt16(KEY_DELETE), UInt16(KEY_KPDOT), UInt16(KEY_BACKSPACE)]
+            + [KEY_F1, KEY_F2, KEY_F3, KEY_F4, KEY_F5, KEY_F6, KEY_F7, KEY_F8, KEY_F9, KEY_F10].map { UInt16($0) }
+            + [UInt16(KEY_F11), UInt16(KEY_F12)])
+
+    /// Filters one batch for the device at `index`. The held-key state moves as if every
+    /// returned event was written.
+    public mutating func filter(_ events: [InputEvent], device index: Int) -> Outcome {
+        var outcome = Outcome(events: [], drops: DropCounts(), refused: nil, firstDropped: nil)
+        guard devices.indices.contains(index) else {
+            outcome.refused = .noSuchDevice
+            outcome.drops.noSuchDevice = events.count
+            return outcome
+        }
+        let device = devices[index]
+        if policy == .gamepadOnly && device.role != .gamepad {
+            outcome.refused = .deviceRefused
+            outcome.drops.deviceRefused = events.count
+            return outcome
+        }
+        outcome.events.reserveCapacity(events.count)
+        let key = UInt16(EV_KEY)
+        for event in events {
+            var reason: DropReason?
+            if !device.accepts(event) {
+                reason = .capability
+            } else if event.type == key {
+                if event.value < 0 || event.value > 2 {
+                    reason = .capability
+                } else if policy != .trusted {
+                    reason = policyDrop(event, device: index)
+                }
+                if reason == nil {
+                    if event.value == 0 { held[index].remove(Int(event.code)) } else { held[index].insert(Int(event.code)) }
+                }
+            }
+            if let reason {
+                outcome.drops[reason] += 1
+                if outcome.firstDropped == nil { outcome.firstDropped = event }
+            } else {
+                outcome.events.append(event)
+            }
+        }
+        return outcome
+    }
+
+    private mutating func policyDrop(_ event: InputEvent, device index: Int) -> DropReason? {
+        let code = event.code
+        if code == UInt16(KEY_SYSRQ) { return .sysrq }
+        if Self.powerKeys.contains(code) { return .powerKey }
+        if suppressed[index].contains(Int(code)) {
+            if event.value == 0 { suppressed[index].remove(Int(code)) }
+            return .ctrlAlt
+        }
+        if event.value == 1, Self.ctrlAltKeys.contains(code) {
+            let keys = held[index]
+            let ctrl = keys.contains(Int(KEY_LEFTCTRL)) || keys.contains(Int(KEY_RIGHTCTRL))
+            let alt = keys.contains(Int(KEY_LEFTALT)) || keys.contains(Int(KEY_RIGHTALT))
+            if ctrl && alt {
+                suppressed[index].insert(Int(code))
+                return .ctrlAlt
+            }
+        }
+        return nil
+    }
+
+    /// Whether the connection holds any key down.
+    public var holdsKeys: Bool { held.contains { !$0.isEmpty } }
+
+    /// Lets go of every key this connection holds: per device, a release of each and a
+    /// SYN_REPORT, to write as one batch. Afterwards nothing is held.
+    public mutating func releaseAll() -> [(device: Int, events: [InputEvent])] {
+        var batches: [(device: Int, events: [InputEvent])] = []
+        for index in held.indices where !held[index].isEmpty {
+            var events = held[index].members.map { InputEvent.key(UInt16($0), pressed: false) }
+            events.append(.syn())
+            batches.append((index, events))
+            held[index] = Bits(count: Self.keyCount)
+            suppressed[index] = Bits(count: Self.keyCount)
+        }
+        return batches
+    }
+}
+
+/// A fixed-size set of small integers.
+struct Bits: Sendable, Equatable {
+    private var words: [UInt64]
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        words = [UInt64](repeating: 0, count: (count + 63) / 64)
+    }
+
+    func contains(_ member: Int) -> Bool {
+        guard member >= 0, member < count else { return false }
+        return words[member >> 6] & (1 << UInt64(member & 63)) != 0
+    }
+
+    mutating func insert(_ member: Int) {
+        guard member >= 0, member < count else { return }
+        words[member >> 6] |= 1 << UInt64(member & 63)
+    }
+
+    mutating func remove(_ member: Int) {
+        guard member >= 0, member < count else { return }
+        words[member >> 6] &= ~(1 << UInt64(member & 63))
+    }
+
+    var isEmpty: Bool { words.allSatisfy { $0 == 0 } }
+
+    var members: [Int] { (0..<count).filter(contains) }
+}
+
+extension InputPolicy {
+    /// Why this policy keeps a device's uinput fd from a session client, or nil to hand it off.
+    ///
+    /// The kernel drops codes a device did not declare, so an fd can only send what its profile
+    /// has; a keyboard (any key below BTN_MISC) could send what `default` filters.
+    public func withholdReason(role: DeviceRole, profile: DeviceProfile) -> String? {
+        switch self {
+        case .trusted:
+            return nil
+        case .standard:
+            let hasKeyboardKeys = (profile.codes[UInt16(EV_KEY)] ?? []).contains { $0 < UInt16(BTN_MISC) }
+            return hasKeyboardKeys ? "policy default filters this keyboard; inject through the socket" : nil
+        case .gamepadOnly:
+            return role == .gamepad ? nil : "policy gamepad-only hands off gamepads only"
+        }
+    }
+}
