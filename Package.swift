@@ -44,6 +44,16 @@ let package = Package(
         .target(name: "FractalSessionProtocol"),
         // The same format for C streaming servers: a header to copy, compiled here for its _Static_asserts.
         .target(name: "CFractalSession"),
+        // Every lease's session socket on one epoll thread: injection through the policy filter, fd hand-off.
+        .target(
+            name: "SessionServer",
+            dependencies: [
+                "DeviceManager", "FractalSessionProtocol", "CFractalLinux", "CUInput",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A streaming server's end of a session socket.
+        .target(name: "FractalSessionClient", dependencies: ["FractalSessionProtocol", "CFractalLinux"]),
         // ECS task definitions and Docker: knows nothing of ioctls.
         .target(
             name: "Agent",
@@ -104,6 +114,10 @@ let package = Package(
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "FractalSessionProtocolTests", dependencies: ["FractalSessionProtocol", "CFractalSession", "DeviceManager"]),
+        .testTarget(
+            name: "SessionServerTests",
+            dependencies: ["SessionServer", "FractalSessionClient", "FractalSessionProtocol", "DeviceManager", "CFractalLinux"]
+        ),
         // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
         .testTarget(
             name: "VMTests",

@@ -53,6 +53,72 @@ struct cfl_mount_position {
 /// Returns 0, or -errno (ENOSYS when the kernel does not report mount IDs).
 int cfl_mount_position(int dirfd, const char *path, struct cfl_mount_position *out);
 
+// Unix sockets and epoll for the session sockets (sessionsocket.c): accept4, SCM_RIGHTS,
+// SO_PEERCRED and the packed struct epoll_event are beyond Swift's Glibc module.
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Bytes in sockaddr_un's sun_path; a socket path must be shorter (room for the NUL).
+#define CFL_UNIX_PATH_MAX 108
+/// The most descriptors one cfl_send_with_fds/cfl_recv_with_fds carries.
+#define CFL_MAX_PASSED_FDS 16
+
+#define CFL_EPOLLIN 0x001
+#define CFL_EPOLLOUT 0x004
+#define CFL_EPOLLERR 0x008
+#define CFL_EPOLLHUP 0x010
+#define CFL_EPOLLRDHUP 0x2000
+
+/// Makes a non-blocking, close-on-exec unix stream socket bound to `path` and listening.
+/// Returns the descriptor, or -errno (-ENAMETOOLONG for a path that does not fit sun_path).
+int cfl_unix_listen(const char *path, int backlog);
+
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns the descriptor or -errno (-EAGAIN: none waiting).
+int cfl_unix_accept(int listener);
+
+/// Connects a blocking, close-on-exec unix stream socket to `path`. Returns the descriptor or -errno.
+int cfl_unix_connect(const char *path);
+
+/// SO_PEERCRED: who is on the other end of a connected unix socket. Returns 0 or -errno.
+int cfl_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+/// send(2) with MSG_NOSIGNAL (and MSG_DONTWAIT if `nonblocking`), retrying on EINTR.
+/// Returns the bytes sent or -errno.
+ssize_t cfl_send(int fd, const void *data, size_t length, int nonblocking);
+
+/// Like cfl_send, with `fd_count` (at most CFL_MAX_PASSED_FDS) descriptors attached as one
+/// SCM_RIGHTS message. The descriptors stay open here; the peer gets its own copies.
+ssize_t cfl_send_with_fds(int fd, const void *data, size_t length, const int *fds, size_t fd_count, int nonblocking);
+
+/// recvmsg(2) with MSG_CMSG_CLOEXEC: up to `capacity` bytes, and up to `fd_capacity`
+/// descriptors into `fds` (`*fd_count` of them). Descriptors beyond that are closed and
+/// `*fds_truncated` set; MSG_DONTWAIT if `nonblocking`. Returns the bytes received (0 at end
+/// of stream) or -errno.
+ssize_t cfl_recv_with_fds(int fd, void *data, size_t capacity, int *fds, size_t fd_capacity, size_t *fd_count, int *fds_truncated, int nonblocking);
+
+/// One ready descriptor from cfl_epoll_wait: CFL_EPOLL* bits and the token it was added with.
+struct cfl_epoll_event {
+    uint32_t events;
+    uint64_t token;
+};
+
+/// epoll_create1(EPOLL_CLOEXEC). Returns the descriptor or -errno.
+int cfl_epoll_create(void);
+/// EPOLL_CTL_ADD / _MOD / _DEL; `token` comes back with each readiness. Return 0 or -errno.
+int cfl_epoll_add(int epfd, int fd, uint32_t events, uint64_t token);
+int cfl_epoll_modify(int epfd, int fd, uint32_t events, uint64_t token);
+int cfl_epoll_remove(int epfd, int fd);
+/// epoll_wait(2) for at most `capacity` (at most 64) events, retrying on EINTR. Returns the count or -errno.
+int cfl_epoll_wait(int epfd, struct cfl_epoll_event *out, int capacity, int timeout_ms);
+
+/// A non-blocking eventfd, to wake an epoll loop. Returns the descriptor or -errno.
+int cfl_eventfd(void);
+/// Adds 1 to an eventfd. Returns 0 or -errno.
+int cfl_eventfd_signal(int fd);
+/// Reads (and so resets) an eventfd's counter.
+void cfl_eventfd_drain(int fd);
+
 #endif // __linux__
 
 #endif // CFRACTALLINUX_H

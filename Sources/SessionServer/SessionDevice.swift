@@ -1,0 +1,58 @@
+import DeviceManager
+
+/// What the session server needs of a device: its profile, a batch write, and the descriptor a
+/// GET_FDS hands a copy of. `UInputDevice` is the real one; host tests use a fake.
+public protocol SessionDevice: AnyObject, Sendable {
+    var profile: DeviceProfile { get }
+    /// Writes the batch with one write(2).
+    func write(_ events: [InputEvent]) throws(UInputError)
+    /// The descriptor to pass on GET_FDS; nil once closed. It stays owned by the device.
+    var fileDescriptor: Int32? { get }
+}
+
+extension UInputDevice: SessionDevice {}
+
+/// A lease as the session server serves it.
+public struct SessionLease: Sendable {
+    /// One device, at its index in the manifest.
+    public struct Device: Sendable {
+        public var role: DeviceRole
+        public var name: String
+        public var nodes: [LeasedNode]
+        public var device: any SessionDevice
+
+        public init(role: DeviceRole, name: String, nodes: [LeasedNode], device: any SessionDevice) {
+            self.role = role
+            self.name = name
+            self.nodes = nodes
+            self.device = device
+        }
+    }
+
+    public var id: FractalID
+    public var policy: InputPolicy
+    /// Where the listening socket goes; its directory must exist.
+    public var socketPath: String
+    /// In manifest order: the index is what EVENTS and notifications name.
+    public var devices: [Device]
+
+    public init(id: FractalID, policy: InputPolicy, socketPath: String, devices: [Device]) {
+        self.id = id
+        self.policy = policy
+        self.socketPath = socketPath
+        self.devices = devices
+    }
+}
+
+extension SessionLease {
+    /// The session a lease's socket serves: its plugged devices, in the lease's order, found by
+    /// `device`; nil when the lease has no session directory.
+    public init?(_ lease: Lease, device: (DeviceRole) -> (any SessionDevice)?) {
+        guard let session = lease.session else { return nil }
+        let devices = lease.devices.filter(\.plugged).compactMap { leased -> Device? in
+            guard let found = device(leased.role) else { return nil }
+            return Device(role: leased.role, name: leased.name, nodes: leased.nodes, device: found)
+        }
+        self.init(id: lease.id, policy: lease.policy, socketPath: session.socketPath, devices: devices)
+    }
+}

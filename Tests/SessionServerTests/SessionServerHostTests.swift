@@ -1,0 +1,357 @@
+import CFractalLinux
+import CUInput
+import DeviceManager
+import Foundation
+import FractalSessionClient
+import FractalSessionProtocol
+import SessionServer
+import Testing
+
+/// The session server over real unix sockets on the host, with fake devices.
+@Suite(.serialized) struct SessionServerHostTests {
+    /// A running server with one lease of keyboard, mouse, gamepad in a fresh directory.
+    final class Fixture {
+        let directory: String
+        let server: SessionServer
+        let devices = [FakeDevice(.keyboard), FakeDevice(.mouse), FakeDevice(.gamepad)]
+        let id = FractalID.random()
+        var socketPath: String { directory + "/input.sock" }
+
+        init(policy: InputPolicy = .standard, limits: SessionServer.Limits = .init()) throws {
+            directory = try makeTemporaryDirectory()
+            server = try SessionServer(limits: limits)
+            server.start()
+            try server.addLease(lease(policy: policy))
+        }
+
+        func lease(policy: InputPolicy) -> SessionLease {
+            SessionLease(id: id, policy: policy, socketPath: socketPath, devices: zip([DeviceRole.keyboard, .mouse, .gamepad], devices).map { role, device in
+                SessionLease.Device(role: role, name: device.profile.name, nodes: [LeasedNode(kind: "event", path: "/dev/input/event9", major: 13, minor: 73)], device: device)
+            })
+        }
+
+        func client() throws -> SessionClient {
+            let client = try SessionClient(connectingTo: socketPath)
+            _ = try client.hello()
+            return client
+        }
+
+        deinit {
+            server.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    static func key(_ code: Int32, _ value: Int32) -> SessionEvent { SessionEvent(type: UInt16(EV_KEY), code: UInt16(code), value: value) }
+    static func inputKey(_ code: Int32, _ value: Int32) -> InputEvent { InputEvent(type: UInt16(EV_KEY), code: UInt16(code), value: value) }
+
+    @Test func helloReturnsTheManifestAndTheSocketIsOpenToAll() throws {
+        let fixture = try Fixture()
+        let client = try SessionClient(connectingTo: fixture.socketPath)
+        let manifest = try client.hello()
+        #expect(manifest.lease == fixture.id.rawValue)
+        #expect(manifest.policy == "default")
+        #expect(manifest.devices.map(\.role) == ["keyboard", "mouse", "gamepad"])
+        #expect(manifest.devices.map(\.index) == [0, 1, 2])
+        #expect(manifest.devices[0].nodes.first?.path == "/dev/input/event9")
+        let keys = try #require(manifest.devices[0].capabilities.first { $0.name == "EV_KEY" })
+        #expect(keys.type == 1 && keys.codes.contains(30))
+        #expect(manifest.devices[2].axes.contains { $0.code == UInt16(ABS_X) && $0.minimum == -32768 })
+        var info = stat()
+        #expect(stat(fixture.socketPath, &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o666)
+    }
+
+    @Test func eventsReachTheDeviceAsOneBatchBeforeThePong() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_A, 1), .syn(), Self.key(KEY_A, 0), .syn()], toDevice: 0)
+        try client.send([SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_X), value: 5), .syn()], toDevice: 1)
+        try client.ping()
+        #expect(fixture.devices[0].written == [[Self.inputKey(KEY_A, 1), .syn(), Self.inputKey(KEY_A, 0), .syn()]])
+        #expect(fixture.devices[1].written == [[.rel(UInt16(REL_X), 5), .syn()]])
+        #expect(fixture.server.statistics.eventsWritten == 6)
+        #expect(fixture.server.statistics.batchesWritten == 2)
+    }
+
+    @Test func theDefaultPolicyFiltersCtrlAltF2AndSysrqAndSaysSo() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_F2, 1), .syn(), Self.key(KEY_F2, 0), .syn()], toDevice: 0)
+        try client.send([Self.key(KEY_SYSRQ, 1), .syn()], toDevice: 0)
+        try client.ping()
+        let written = fixture.devices[0].written.flatMap { $0 }
+        #expect(!written.contains { $0.code == UInt16(KEY_F2) || $0.code == UInt16(KEY_SYSRQ) })
+        #expect(written.contains(Self.inputKey(KEY_LEFTCTRL, 1)))
+        let first = try client.nextNotification(timeout: .seconds(5))
+        guard case .error(.filtered, let message) = first else { Issue.record("got \(String(describing: first))"); return }
+        #expect(message.contains("ctrl-alt"))
+        let stats = fixture.server.statistics
+        #expect(stats.drops.ctrlAlt == 2 && stats.drops.sysrq == 1)
+    }
+
+    @Test func aBadDeviceIndexIsRefusedAndTheConnectionStays() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_A, 1), .syn()], toDevice: 3)
+        try client.send([SessionEvent(type: UInt16(EV_KEY), code: UInt16(KEY_A), value: 1)], toDevice: 2)
+        try client.ping()
+        guard case .error(.noSuchDevice, _) = try client.nextNotification(timeout: .seconds(5)) else { Issue.record("no no-such-device"); return }
+        guard case .error(.capabilityRefused, _) = try client.nextNotification(timeout: .seconds(5)) else { Issue.record("no capability-refused"); return }
+        try client.send([Self.key(KEY_B, 1), .syn()], toDevice: 0)
+        try client.ping()
+        #expect(fixture.devices[0].written == [[Self.inputKey(KEY_B, 1), .syn()]])
+        #expect(fixture.devices[2].written.isEmpty)
+    }
+
+    @Test func gamepadOnlyRefusesTheKeyboardAndTakesTheGamepad() throws {
+        let fixture = try Fixture(policy: .gamepadOnly)
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_A, 1), .syn()], toDevice: 0)
+        try client.send([Self.key(BTN_SOUTH, 1), .syn()], toDevice: 2)
+        try client.ping()
+        guard case .error(.deviceRefused, _) = try client.nextNotification(timeout: .seconds(5)) else { Issue.record("no device-refused"); return }
+        #expect(fixture.devices[0].written.isEmpty)
+        #expect(fixture.devices[2].written == [[Self.inputKey(BTN_SOUTH, 1), .syn()]])
+    }
+
+    @Test func malformedFramesGetAnErrorAndTheConnectionCloses() throws {
+        let fixture = try Fixture()
+        // Nonzero flags, an unknown type, an oversize length, no HELLO first, a major version 2.
+        let cases: [([UInt8], SessionErrorCode)] = [
+            (SessionMessage.hello(.current).encoded() + [0x04, 0x00, 0x01, 0x00, 4, 0, 0, 0, 1, 2, 3, 4], .malformedHeader),
+            (SessionMessage.hello(.current).encoded() + SessionFrame(type: SessionMessageType(rawValue: 0x77)).encoded(), .unknownType),
+            (SessionMessage.hello(.current).encoded() + [0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00], .payloadTooLarge),
+            (SessionMessage.hello(.current).encoded() + SessionFrame(type: .events, payload: [0, 0, 5, 0]).encoded(), .badPayload),
+            (SessionMessage.ping(token: 1).encoded(), .helloRequired),
+            (SessionMessage.hello(SessionVersion(major: 2, minor: 0)).encoded(), .versionMismatch),
+            (SessionMessage.hello(.current).encoded() + SessionMessage.pong(token: 1).encoded(), .unknownType),
+        ]
+        for (bytes, expected) in cases {
+            let received = try RawConnection(fixture.socketPath).exchange(bytes)
+            let errors = received.compactMap { if case .error(let code, _) = $0 { code } else { nil } }
+            #expect(errors == [expected], "\(received)")
+        }
+        #expect(fixture.server.statistics.connectionsOpen == 0)
+    }
+
+    @Test func aClientThatDisconnectsHoldingShiftHasItReleased() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_LEFTSHIFT, 1), .syn(), Self.key(KEY_A, 1), .syn()], toDevice: 0)
+        try client.send([Self.key(BTN_LEFT, 1), .syn()], toDevice: 1)
+        try client.ping()
+        client.close()
+        #expect(fixture.devices[0].wait { $0.last == [Self.inputKey(KEY_A, 0), Self.inputKey(KEY_LEFTSHIFT, 0), .syn()] }, "\(fixture.devices[0].written)")
+        #expect(fixture.devices[1].wait { $0.last == [Self.inputKey(BTN_LEFT, 0), .syn()] })
+    }
+
+    @Test func aClientThatDiesMidBatchHasItsKeysReleasedAndTheHalfBatchDropped() throws {
+        let fixture = try Fixture()
+        let raw = try RawConnection(fixture.socketPath)
+        let frame = SessionMessage.events(device: 0, [Self.key(KEY_LEFTSHIFT, 1), .syn()]).encoded()
+        let half = Array(SessionMessage.events(device: 0, [Self.key(KEY_B, 1), .syn()]).encoded().prefix(13))
+        let replies = try raw.exchange(SessionMessage.hello(.current).encoded() + frame + SessionMessage.ping(token: 9).encoded(), until: .pong(token: 9))
+        #expect(replies.count == 2)
+        #expect(fixture.devices[0].written == [[Self.inputKey(KEY_LEFTSHIFT, 1), .syn()]])
+        _ = try raw.exchange(half, closeAfter: true)
+        #expect(fixture.devices[0].wait { $0.last == [Self.inputKey(KEY_LEFTSHIFT, 0), .syn()] }, "\(fixture.devices[0].written)")
+        #expect(!fixture.devices[0].written.flatMap { $0 }.contains { $0.code == UInt16(KEY_B) })
+    }
+
+    @Test(arguments: [InputPolicy.trusted, .standard, .gamepadOnly])
+    func handOffFollowsThePolicyAndPassesTheDevicesOwnDescriptors(_ policy: InputPolicy) throws {
+        let fixture = try Fixture(policy: policy)
+        let client = try fixture.client()
+        let handed = try client.takeDevices()
+        let expected: [String] = switch policy {
+        case .trusted: ["keyboard", "mouse", "gamepad"]
+        case .standard: ["mouse", "gamepad"]
+        case .gamepadOnly: ["gamepad"]
+        }
+        #expect(handed.manifest.attached.map(\.role) == expected)
+        #expect(handed.manifest.withheld.count == 3 - expected.count)
+        if policy == .standard {
+            #expect(handed.manifest.withheld.first?.reason == "policy default filters this keyboard; inject through the socket")
+        }
+        for attached in handed.manifest.attached {
+            let fd = try #require(handed.descriptor(forDevice: attached.index))
+            let marker: [UInt8] = [UInt8(attached.index), 42]
+            #expect(write(fd, marker, 2) == 2)
+            #expect(fixture.devices[attached.index].readPipe() == marker)
+        }
+        #expect(handed.descriptor(forDevice: 0) == (policy == .trusted ? handed.descriptor(forDevice: 0) : nil))
+        handed.close()
+        #expect(handed.descriptor(forDevice: 2) == nil)
+    }
+
+    @Test func theNinthConnectionOfALeaseIsRefused() throws {
+        let fixture = try Fixture()
+        let clients = try (0..<8).map { _ in try fixture.client() }
+        let ninth = try SessionClient(connectingTo: fixture.socketPath)
+        #expect {
+            _ = try ninth.hello(timeout: .seconds(5))
+        } throws: { error in
+            (error as? SessionClientError)?.code == .refused(.tooManyConnections)
+        }
+        #expect(fixture.server.statistics.connectionsRefused == 1)
+        clients[0].close()
+        // A place is free again once the server saw the close.
+        #expect(waitUntil { fixture.server.statistics.connectionsOpen == 7 })
+        _ = try fixture.client()
+        _ = clients
+    }
+
+    @Test func removingTheLeaseReleasesKeysClosesConnectionsAndUnlinksTheSocket() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_LEFTCTRL, 1), .syn()], toDevice: 0)
+        try client.ping()
+        fixture.server.removeLease(fixture.id)
+        #expect(fixture.devices[0].written.last == [Self.inputKey(KEY_LEFTCTRL, 0), .syn()])
+        #expect(!FileManager.default.fileExists(atPath: fixture.socketPath))
+        #expect {
+            try client.ping(timeout: .seconds(5))
+        } throws: { error in
+            (error as? SessionClientError)?.code == .refused(.leaseReleased)
+        }
+    }
+
+    @Test func rumbleAndLEDsReachTheClientsAndAreDroppedForOneThatDoesNotRead() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        fixture.server.forward(.rumble(effectID: 0, strong: 1000, weak: 2000, durationMs: 300), lease: fixture.id, role: .gamepad)
+        fixture.server.forward(.rumbleStopped(effectID: 0), lease: fixture.id, role: .gamepad)
+        fixture.server.forward(.led(code: UInt16(LED_CAPSL), on: true), lease: fixture.id, role: .keyboard)
+        #expect(try client.nextNotification(timeout: .seconds(5)) == .rumble(device: 2, strong: 1000, weak: 2000, durationMs: 300))
+        #expect(try client.nextNotification(timeout: .seconds(5)) == .rumble(device: 2, strong: 0, weak: 0, durationMs: 0))
+        #expect(try client.nextNotification(timeout: .seconds(5)) == .led(device: 0, code: UInt16(LED_CAPSL), on: true))
+
+        // A client that never reads: notifications are dropped, nothing blocks or grows.
+        let silent = try fixture.client()
+        for _ in 0..<100_000 {
+            fixture.server.forward(.led(code: UInt16(LED_NUML), on: true), lease: fixture.id, role: .keyboard)
+        }
+        #expect(fixture.server.statistics.notificationsDropped > 0)
+        try silent.send([Self.key(KEY_A, 1), .syn()], toDevice: 0)
+        try client.send([Self.key(KEY_B, 1), .syn()], toDevice: 0)
+        #expect(fixture.devices[0].wait { $0.count == 2 })
+    }
+
+    @Test func aFailedWriteIsReportedAndTheConnectionStays() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        fixture.devices[1].failing.store(true, ordering: .relaxed)
+        try client.send([SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_X), value: 1), .syn()], toDevice: 1)
+        try client.ping()
+        guard case .error(.writeFailed, let message) = try client.nextNotification(timeout: .seconds(5)) else { Issue.record("no write-failed"); return }
+        #expect(message.contains("errno \(ENODEV)"))
+    }
+
+    @Test func connectingAndDisconnectingLeavesNoDescriptorBehind() throws {
+        let fixture = try Fixture()
+        _ = try fixture.client().takeDevices()
+        #expect(waitUntil { fixture.server.statistics.connectionsOpen == 0 })
+        let before = openDescriptors()
+        for round in 0..<300 {
+            let client = try fixture.client()
+            if round % 3 == 0 { try client.takeDevices().close() }
+            if round % 5 == 0 { try client.send([Self.key(KEY_A, 1)], toDevice: 0) }
+            client.close()
+            if round % 7 == 0 { _ = try RawConnection(fixture.socketPath).exchange([1, 2, 3], closeAfter: true) }
+        }
+        #expect(waitUntil { fixture.server.statistics.connectionsOpen == 0 })
+        #expect(openDescriptors() == before)
+    }
+
+    @Test func thePythonClientHellosTypesPingsAndTakesFds() throws {
+        let fixture = try Fixture(policy: .trusted)
+        let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "clients/python/fractal_session.py").path
+        let hello = try run(["python3", script, fixture.socketPath, "hello"])
+        #expect(hello.status == 0, "\(hello.output)")
+        #expect(hello.output.contains("\"lease\": \"\(fixture.id)\""))
+        let tap = try run(["python3", script, fixture.socketPath, "tap", "0", "30", "0x30"])
+        #expect(tap.status == 0, "\(tap.output)")
+        #expect(fixture.devices[0].written == [
+            [Self.inputKey(KEY_A, 1), .syn(), Self.inputKey(KEY_A, 0), .syn()],
+            [Self.inputKey(KEY_B, 1), .syn(), Self.inputKey(KEY_B, 0), .syn()],
+        ])
+        let refused = try run(["python3", script, fixture.socketPath, "events", "2", "1:30:1", "0:0:0"])
+        #expect(refused.output.contains("error 18"), "\(refused.output)")
+        let fds = try run(["python3", script, fixture.socketPath, "fds"])
+        #expect(fds.status == 0 && fds.output.contains("fds: 3"), "\(fds.output)")
+    }
+}
+
+/// A connection that speaks raw bytes, for what the client library never sends.
+final class RawConnection {
+    private(set) var fd: Int32
+
+    init(_ path: String) throws {
+        fd = cfl_unix_connect(path)
+        guard fd >= 0 else { throw TestFailure("connect \(path): errno \(-fd)") }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Sends `bytes`; unless `closeAfter`, reads until the server closes (or `until` arrives)
+    /// and returns what came.
+    func exchange(_ bytes: [UInt8], closeAfter: Bool = false, until last: SessionMessage? = nil) throws -> [SessionMessage] {
+        _ = bytes.withUnsafeBytes { cfl_send(fd, $0.baseAddress, $0.count, 0) }
+        if closeAfter {
+            close(fd)
+            fd = -1
+            return []
+        }
+        var decoder = SessionFrameDecoder()
+        var messages: [SessionMessage] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, 5000) > 0 {
+            let got = read(fd, &buffer, buffer.count)
+            if got <= 0 { return messages }
+            decoder.feed(Array(buffer[..<got]))
+            while let frame = try decoder.next() { messages.append(try SessionMessage(frame)) }
+            if let last, messages.last == last { return messages }
+        }
+        throw TestFailure("the server did not close the connection: \(messages)")
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func makeTemporaryDirectory() throws -> String {
+    var template = Array("/tmp/fractal-session-XXXXXX".utf8CString)
+    guard let made = mkdtemp(&template) else { throw TestFailure("mkdtemp: errno \(errno)") }
+    return String(cString: made)
+}
+
+func waitUntil(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return false
+}
+
+func openDescriptors() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
+
+func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(filePath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
