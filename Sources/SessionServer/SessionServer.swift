@@ -61,6 +61,19 @@ public final class SessionServer: Sendable {
         var statistics = SessionStatistics()
         var stopping = false
         var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
+        /// How many connections, of every lease, hold Ctrl and Alt: the kernel's VT keyboard
+        /// handler keeps one modifier state for all keyboards, so a combination may be split.
+        var ctrlHolders = 0
+        var altHolders = 0
+
+        mutating func track(_ before: InputFilter.Modifiers, _ after: InputFilter.Modifiers) {
+            ctrlHolders += (after.ctrl ? 1 : 0) - (before.ctrl ? 1 : 0)
+            altHolders += (after.alt ? 1 : 0) - (before.alt ? 1 : 0)
+        }
+
+        func elsewhere(than own: InputFilter.Modifiers) -> InputFilter.Modifiers {
+            InputFilter.Modifiers(ctrl: ctrlHolders - (own.ctrl ? 1 : 0) > 0, alt: altHolders - (own.alt ? 1 : 0) > 0)
+        }
     }
 
     public let limits: Limits
@@ -384,7 +397,9 @@ public final class SessionServer: Sendable {
     private func inject(_ wireEvents: [SessionEvent], device index: Int, from connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
         state.statistics.eventsReceived += wireEvents.count
         let events = wireEvents.map { InputEvent(type: $0.type, code: $0.code, value: $0.value) }
-        let outcome = connection.filter.filter(events, device: index)
+        let before = connection.filter.modifiers
+        let outcome = connection.filter.filter(events, device: index, elsewhere: state.elsewhere(than: before))
+        state.track(before, connection.filter.modifiers)
         state.statistics.drops.add(outcome.drops)
         if let refused = outcome.refused {
             let (code, text): (SessionErrorCode, String) = refused == .noSuchDevice
@@ -469,6 +484,7 @@ public final class SessionServer: Sendable {
 
     /// Releases the keys the connection holds, then closes it.
     private func disconnect(_ connection: SessionConnection, reason: String, state: inout State, entry: LeaseEntry) {
+        state.track(connection.filter.modifiers, .none)
         for (index, events) in connection.filter.releaseAll() {
             do {
                 try entry.lease.devices[index].device.write(events)

@@ -6,10 +6,14 @@ import CUInput
 /// Under every policy, events outside a device's declared capabilities are dropped (the kernel
 /// would pass some through, e.g. SYN_DROPPED, which confuses readers). Under `default` (and
 /// `gamepad-only`), keys that act on the host rather than the session are dropped: SysRq, the
-/// power keys, and Delete, Backspace, keypad Delete and F1…F12 while Ctrl and Alt are held on
-/// the same device (VT switch, Ctrl+Alt+Del, zapping X) along with those keys' later repeats
-/// and releases. Keys this connection pressed are tracked, so that `releaseAll()` can let go of
-/// them when it disconnects.
+/// power keys, and Delete, Backspace, keypad Delete and F1…F12 pressed or repeated while Ctrl
+/// and Alt are held (VT switch, Ctrl+Alt+Del, zapping X), along with the later repeats and
+/// release of a press so dropped. The kernel's VT keyboard handler keeps one modifier state for
+/// every keyboard on the host, so "held" means on any of this connection's devices or, as the
+/// caller says through `elsewhere`, anywhere else; and a repeat (value 2) of a key the
+/// connection does not hold is dropped, since the VT handler would take the key as down for
+/// good. Keys this connection pressed are tracked, so that `releaseAll()` can let go of them
+/// when it disconnects.
 public struct InputFilter: Sendable {
     /// Why events were dropped or a batch refused.
     public enum DropReason: String, CaseIterable, Sendable {
@@ -19,6 +23,8 @@ public struct InputFilter: Sendable {
         case ctrlAlt = "ctrl-alt"
         /// KEY_POWER, KEY_SLEEP, ...: logind acts on them.
         case powerKey = "power-key"
+        /// A repeat (value 2) of a key this connection does not hold down.
+        case strayRepeat = "stray-repeat"
         /// A type or code the device does not declare, or a value it cannot take.
         case capability
         /// EVENTS for a device index the lease does not have.
@@ -32,6 +38,7 @@ public struct InputFilter: Sendable {
         public var sysrq = 0
         public var ctrlAlt = 0
         public var powerKey = 0
+        public var strayRepeat = 0
         public var capability = 0
         public var noSuchDevice = 0
         public var deviceRefused = 0
@@ -44,6 +51,7 @@ public struct InputFilter: Sendable {
                 case .sysrq: sysrq
                 case .ctrlAlt: ctrlAlt
                 case .powerKey: powerKey
+                case .strayRepeat: strayRepeat
                 case .capability: capability
                 case .noSuchDevice: noSuchDevice
                 case .deviceRefused: deviceRefused
@@ -54,6 +62,7 @@ public struct InputFilter: Sendable {
                 case .sysrq: sysrq = newValue
                 case .ctrlAlt: ctrlAlt = newValue
                 case .powerKey: powerKey = newValue
+                case .strayRepeat: strayRepeat = newValue
                 case .capability: capability = newValue
                 case .noSuchDevice: noSuchDevice = newValue
                 case .deviceRefused: deviceRefused = newValue
@@ -142,9 +151,32 @@ public struct InputFilter: Sendable {
             + [KEY_F1, KEY_F2, KEY_F3, KEY_F4, KEY_F5, KEY_F6, KEY_F7, KEY_F8, KEY_F9, KEY_F10].map { UInt16($0) }
             + [UInt16(KEY_F11), UInt16(KEY_F12)])
 
-    /// Filters one batch for the device at `index`. The held-key state moves as if every
-    /// returned event was written.
-    public mutating func filter(_ events: [InputEvent], device index: Int) -> Outcome {
+    /// Ctrl and Alt, as the kernel's VT keyboard handler sees them: held on any keyboard.
+    public struct Modifiers: Hashable, Sendable {
+        public var ctrl: Bool
+        public var alt: Bool
+
+        public init(ctrl: Bool = false, alt: Bool = false) {
+            self.ctrl = ctrl
+            self.alt = alt
+        }
+
+        public static let none = Modifiers()
+    }
+
+    /// The modifiers this connection holds down, on any of its devices.
+    public var modifiers: Modifiers {
+        var result = Modifiers()
+        for keys in held {
+            result.ctrl = result.ctrl || keys.contains(Int(KEY_LEFTCTRL)) || keys.contains(Int(KEY_RIGHTCTRL))
+            result.alt = result.alt || keys.contains(Int(KEY_LEFTALT)) || keys.contains(Int(KEY_RIGHTALT))
+        }
+        return result
+    }
+
+    /// Filters one batch for the device at `index`; `elsewhere` is what other connections (of
+    /// any lease) hold. The held-key state moves as if every returned event was written.
+    public mutating func filter(_ events: [InputEvent], device index: Int, elsewhere: Modifiers = .none) -> Outcome {
         var outcome = Outcome(events: [], drops: DropCounts(), refused: nil, firstDropped: nil)
         guard devices.indices.contains(index) else {
             outcome.refused = .noSuchDevice
@@ -167,7 +199,7 @@ public struct InputFilter: Sendable {
                 if event.value < 0 || event.value > 2 {
                     reason = .capability
                 } else if policy != .trusted {
-                    reason = policyDrop(event, device: index)
+                    reason = policyDrop(event, device: index, elsewhere: elsewhere)
                 }
                 if reason == nil {
                     if event.value == 0 { held[index].remove(Int(event.code)) } else { held[index].insert(Int(event.code)) }
@@ -183,7 +215,7 @@ public struct InputFilter: Sendable {
         return outcome
     }
 
-    private mutating func policyDrop(_ event: InputEvent, device index: Int) -> DropReason? {
+    private mutating func policyDrop(_ event: InputEvent, device index: Int, elsewhere: Modifiers) -> DropReason? {
         let code = event.code
         if code == UInt16(KEY_SYSRQ) { return .sysrq }
         if Self.powerKeys.contains(code) { return .powerKey }
@@ -191,12 +223,16 @@ public struct InputFilter: Sendable {
             if event.value == 0 { suppressed[index].remove(Int(code)) }
             return .ctrlAlt
         }
-        if event.value == 1, Self.ctrlAltKeys.contains(code) {
-            let keys = held[index]
-            let ctrl = keys.contains(Int(KEY_LEFTCTRL)) || keys.contains(Int(KEY_RIGHTCTRL))
-            let alt = keys.contains(Int(KEY_LEFTALT)) || keys.contains(Int(KEY_RIGHTALT))
-            if ctrl && alt {
-                suppressed[index].insert(Int(code))
+        // The kernel passes a repeat to its handlers even for a key that is not down, and the VT
+        // keyboard handler then marks it down for good (its release never comes through): a
+        // stray Ctrl repeat would leave Ctrl held for the next Alt+Delete.
+        if event.value == 2 && !held[index].contains(Int(code)) { return .strayRepeat }
+        if event.value != 0, Self.ctrlAltKeys.contains(code) {
+            let own = modifiers
+            if (own.ctrl || elsewhere.ctrl) && (own.alt || elsewhere.alt) {
+                // A press that never reached the device takes its release with it; a key that is
+                // down keeps its release, or it would stay down.
+                if !held[index].contains(Int(code)) { suppressed[index].insert(Int(code)) }
                 return .ctrlAlt
             }
         }

@@ -42,6 +42,29 @@ import Testing
         #expect(shortcut.filter([Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_A, 1)], device: 0).drops.total == 0)
     }
 
+    @Test func aRepeatCountsAsAPressAndModifiersCountOnAnyDeviceOrConnection() {
+        // Value 2 of Delete never pressed: the kernel's VT handler would take it for Ctrl+Alt+Del.
+        var repeats = InputFilter(policy: .standard, devices: Self.devices)
+        let outcome = repeats.filter([Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_DELETE, 2), Self.key(KEY_DELETE, 0)], device: 0)
+        #expect(outcome.events == [Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_DELETE, 0)])
+        #expect(outcome.drops.strayRepeat == 1)
+        // A stray Ctrl repeat is dropped (the VT handler would keep Ctrl down for good); a held key repeats.
+        var stray = InputFilter(policy: .standard, devices: Self.devices)
+        let ctrl = stray.filter([Self.key(KEY_LEFTCTRL, 2), Self.key(KEY_A, 1), Self.key(KEY_A, 2)], device: 0)
+        #expect(ctrl.events == [Self.key(KEY_A, 1), Self.key(KEY_A, 2)])
+        #expect(stray.modifiers == .none)
+        // Delete already down when Ctrl+Alt came: its repeats go, its release stays.
+        var held = InputFilter(policy: .standard, devices: Self.devices)
+        let sequence = held.filter([Self.key(KEY_DELETE, 1), Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_DELETE, 2), Self.key(KEY_DELETE, 0)], device: 0)
+        #expect(sequence.events == [Self.key(KEY_DELETE, 1), Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), Self.key(KEY_DELETE, 0)])
+        // Ctrl held by another connection, Alt by this one.
+        var shared = InputFilter(policy: .standard, devices: Self.devices)
+        _ = shared.filter([Self.key(KEY_LEFTALT, 1)], device: 0)
+        #expect(shared.modifiers == InputFilter.Modifiers(ctrl: false, alt: true))
+        #expect(shared.filter([Self.key(KEY_F1, 1)], device: 0).drops.total == 0)
+        #expect(shared.filter([Self.key(KEY_F3, 1)], device: 0, elsewhere: InputFilter.Modifiers(ctrl: true)).drops.ctrlAlt == 1)
+    }
+
     @Test func sysrqAndPowerKeysAreAlwaysDroppedUnderDefaultAndPassUnderTrusted() {
         var filter = InputFilter(policy: .standard, devices: Self.devices)
         let outcome = filter.filter([
