@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "FractalDaemon",
             dependencies: [
-                "DeviceManager", "Agent", "FractalAPI", "FractalVersion",
+                "DeviceManager", "Agent", "FractalAPI", "FractalVersion", "SessionServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -121,7 +121,7 @@ let package = Package(
         // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
         .testTarget(
             name: "VMTests",
-            dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent"],
+            dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent", "FractalSessionClient", "FractalSessionProtocol"],
             exclude: ["OutsideTools/sdl_controllers.py"]
         ),
     ],

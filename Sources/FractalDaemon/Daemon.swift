@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import SessionServer
 
 /// Why the daemon could not start.
 public struct DaemonStartError: Error, CustomStringConvertible {
@@ -31,7 +32,8 @@ public enum Daemon {
         let report = try manager.reconcile()
         logger.info("\(report)")
 
-        let metrics = DaemonMetrics()
+        let sessions = try startSessions(manager: manager, logger: logger)
+        let metrics = DaemonMetrics(sessions: sessions)
         let views = SessionViews(logger: logger)
         views.follow(manager)
         let docker = DockerClient(socketPath: configuration.dockerSocketPath)
@@ -45,7 +47,9 @@ public enum Daemon {
             router: router,
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "fractal-agent"),
             services: [
-                FeedbackPump(manager: manager, metrics: metrics, logger: logger),
+                FeedbackPump(manager: manager, metrics: metrics, logger: logger) { id, role, feedback in
+                    sessions.forward(feedback, lease: id, role: role)
+                },
                 TaskFollower(tasks: tasks, logger: logger),
             ],
             onServerRunning: { _ in
@@ -61,6 +65,8 @@ public enum Daemon {
         try await group.run()
 
         unlink(socketPath)
+        // Held keys are released while the devices still exist.
+        sessions.stop()
         try? await docker.shutdown()
         if configuration.releaseOnExit {
             let problems = manager.releaseAll()
@@ -71,6 +77,34 @@ public enum Daemon {
                 logger.notice("\(kept) lease(s) kept: their devices end with this process, their directories stay for the containers that use them (--release-on-exit releases everything)")
             }
         }
+    }
+
+    /// Starts the session sockets and has them follow every lease from now on.
+    private static func startSessions(manager: LeaseManager, logger: Logger) throws -> SessionServer {
+        let sessions: SessionServer
+        do {
+            sessions = try SessionServer(logger: logger)
+        } catch {
+            throw DaemonStartError(description: "cannot start the session sockets: \(error)")
+        }
+        manager.addObserver { change in
+            func session(_ lease: Lease) -> SessionLease? {
+                SessionLease(lease) { role in manager.device(lease.id, role: role) }
+            }
+            switch change {
+            case .created(let lease):
+                guard let session = session(lease) else { return }
+                do { try sessions.addLease(session) } catch {
+                    logger.error("lease \(lease.id): no session socket: \(error)")
+                }
+            case .changed(let lease):
+                if let session = session(lease) { sessions.updateLease(session) }
+            case .releasing(let lease):
+                sessions.removeLease(lease.id)
+            }
+        }
+        sessions.start()
+        return sessions
     }
 
     private static func lookUpGroup(_ name: String) throws -> gid_t {

@@ -1,5 +1,8 @@
 import DeviceManager
+import FractalSessionProtocol
 import Prometheus
+import SessionServer
+import Synchronization
 
 /// The daemon's Prometheus metrics, served at `GET /metrics`.
 final class DaemonMetrics: Sendable {
@@ -12,8 +15,12 @@ final class DaemonMetrics: Sendable {
     private let liveLeases: Gauge
     private let liveDevices: Gauge
     private let lostLeases: Gauge
+    private let sessions: SessionServer?
+    /// The session statistics at the last scrape: counters advance by the difference.
+    private let lastSessions = Mutex(SessionStatistics())
 
-    init() {
+    init(sessions: SessionServer? = nil) {
+        self.sessions = sessions
         leasesCreated = registry.makeCounter(
             descriptor: .init(namespace: "fractal", metricName: "leases_created", unitName: "total", helpText: "Leases created since start"), labels: [])
         leasesReleased = registry.makeCounter(
@@ -44,6 +51,43 @@ final class DaemonMetrics: Sendable {
         liveLeases.set(Double(counts.leases))
         lostLeases.set(Double(counts.lost))
         liveDevices.set(Double(counts.devices))
+        if let sessions { recordSessions(sessions.statistics) }
         return registry.emitToString()
+    }
+
+    // MARK: Session sockets (fractal_session_*)
+
+    private func recordSessions(_ now: SessionStatistics) {
+        let before = lastSessions.withLock { last in
+            defer { last = now }
+            return last
+        }
+        func count(_ name: String, _ help: String, _ labels: [(String, String)] = [], _ value: Int, _ previous: Int) {
+            let counter = registry.makeCounter(
+                descriptor: .init(namespace: "fractal_session", metricName: name, unitName: "total", helpText: help), labels: labels)
+            // Registering is what makes a counter show at 0; only a rise is added.
+            if value > previous { counter.increment(by: Int64(value - previous)) }
+        }
+        count("connections_accepted", "Session-socket connections accepted", [], now.connectionsAccepted, before.connectionsAccepted)
+        count("connections_refused", "Session-socket connections refused (per-lease limit)", [], now.connectionsRefused, before.connectionsRefused)
+        count("connections_closed", "Session-socket connections closed", [], now.connectionsClosed, before.connectionsClosed)
+        count("frames", "Frames received on session sockets", [], now.framesReceived, before.framesReceived)
+        count("events_received", "Events received on session sockets", [], now.eventsReceived, before.eventsReceived)
+        count("events_written", "Events written to devices from session sockets", [], now.eventsWritten, before.eventsWritten)
+        count("batches_written", "Event batches (write(2) calls) from session sockets", [], now.batchesWritten, before.batchesWritten)
+        count("key_releases", "Keys released for session connections that went away holding them", [], now.releasesWritten, before.releasesWritten)
+        for reason in InputFilter.DropReason.allCases {
+            count("events_dropped", "Events dropped by the input filter, by reason", [("reason", reason.rawValue)], now.drops[reason], before.drops[reason])
+        }
+        for (code, value) in now.errors {
+            count("errors", "ERROR frames by code (sent or rate-limited)", [("code", code.description)], value, before.errors[code] ?? 0)
+        }
+        count("errors_suppressed", "ERROR frames not sent because of the per-connection rate limit", [], now.errorsSuppressed, before.errorsSuppressed)
+        count("notifications_sent", "Rumble and LED notifications sent", [], now.notificationsSent, before.notificationsSent)
+        count("notifications_dropped", "Rumble and LED notifications dropped because the client did not read", [], now.notificationsDropped, before.notificationsDropped)
+        count("fds_passed", "uinput descriptors handed off", [], now.descriptorsPassed, before.descriptorsPassed)
+        registry.makeGauge(
+            descriptor: .init(namespace: "fractal_session", metricName: "connections", unitName: "", helpText: "Open session-socket connections"), labels: []
+        ).set(Double(now.connectionsOpen))
     }
 }
