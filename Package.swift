@@ -102,7 +102,7 @@ let package = Package(
         // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
         .testTarget(
             name: "VMTests", dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent"],
-            exclude: ["OutsideTools/sdl_controllers.py"]
+            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,139 @@
+import Agent
+import DeviceManager
+import FractalAPI
+import FractalClient
+import Foundation
+import Testing
+
+/// What programs inside a session's container see of its devices through udev: libinput's udev
+/// backend and SDL2 (the host's own builds, through the host's /usr bound read-only), real
+/// dockerd, udevd and kernel in the VM.
+@Suite(.serialized) struct SessionViewVMTests {
+    static let scripts = repositoryRoot.appending(path: "Tests/VMTests/Session").path
+
+    /// A one-container task on the host-userland image: the host's /usr, this suite's scripts
+    /// at /scripts, a placeholder directory at /data.
+    static func definition(family: String, root: String, command: String, labels: [String: String]) -> Data {
+        let task: [String: Any] = [
+            "family": family,
+            "volumes": [
+                ["name": "session", "host": ["sourcePath": root + "/%%FRACTAL_ID_PLACEHOLDER%%"]],
+                ["name": "usr", "host": ["sourcePath": "/usr"]],
+                ["name": "scripts", "host": ["sourcePath": scripts]],
+            ],
+            "containerDefinitions": [[
+                "name": "app",
+                "image": DockerTestImage.hostUserlandReference,
+                "essential": true,
+                "command": ["/bin/sh", "-c", command],
+                "mountPoints": [
+                    ["sourceVolume": "session", "containerPath": "/data"],
+                    ["sourceVolume": "usr", "containerPath": "/usr", "readOnly": true],
+                    ["sourceVolume": "scripts", "containerPath": "/scripts", "readOnly": true],
+                ],
+                "dockerLabels": labels,
+            ]],
+        ]
+        return try! JSONSerialization.data(withJSONObject: task)
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    static func eventNode(_ lease: LeaseResponse, _ role: DeviceRole) throws -> String {
+        try #require(lease.devices.first { $0.role == role }?.nodes.first { $0.kind == "event" }?.path)
+    }
+
+    @Test func libinputAndSDLInsideTheContainerSeeExactlyItsOwnDevices() async throws {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        // Another session's devices exist on the host at the same time, with the same names.
+        let other = try await client.createLease(CreateLeaseRequest(devices: ["keyboard", "mouse", "tablet", "gamepad"]))
+        let command = """
+            libinput list-devices > /data/libinput.txt 2>&1; python3 /scripts/sdl_session.py list > /data/sdl.txt 2>&1; \
+            ls /run/udev/data > /data/records; echo done > /data/done; sleep 120
+            """
+        let task = try await client.runTask(definition: Self.definition(
+            family: "view", root: daemon.root, command: command, labels: ["fractal.devices": "keyboard,mouse,tablet,gamepad"]))
+        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let directory = daemon.root + "/" + task.id.rawValue
+        try await TaskVMTests.waitFor("the container's listings", daemon: daemon) { FileManager.default.fileExists(atPath: directory + "/done") }
+
+        let libinput = Self.read(directory + "/libinput.txt")
+        let kernels = libinput.split(separator: "\n").filter { $0.hasPrefix("Kernel:") }
+            .map { $0.dropFirst("Kernel:".count).trimmingCharacters(in: .whitespaces) }.sorted()
+        // libinput (udev backend, seat0) lists the keyboard, mouse and pointer; gamepads are not its business.
+        #expect(kernels == [try Self.eventNode(lease, .keyboard), try Self.eventNode(lease, .mouse), try Self.eventNode(lease, .tablet)].sorted(), "\(libinput)")
+        for role in [DeviceRole.keyboard, .mouse, .tablet, .gamepad] {
+            #expect(!kernels.contains(try Self.eventNode(other, role)))
+        }
+        #expect(libinput.contains("Fractal Virtual Keyboard"))
+
+        let sdl = Self.read(directory + "/sdl.txt").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(sdl.count == 1, "\(Self.read(directory + "/sdl.txt"))")
+        #expect(sdl.first?["path"] as? String == (try Self.eventNode(lease, .gamepad)))
+        #expect(sdl.first?["gameController"] as? Bool == true)
+
+        // Records for exactly the lease's devices: each input device and each of its nodes.
+        let records = Self.read(directory + "/records").split(separator: "\n").map(String.init).sorted()
+        let expected = lease.devices.flatMap { device in ["+input:" + device.sysname] + device.nodes.map { "c\($0.major):\($0.minor)" } }.sorted()
+        #expect(records == expected)
+
+        _ = try await client.stopTask(task.id.rawValue)
+        _ = try await client.releaseLease(other.id.rawValue, keepDirectories: false)
+        #expect(!FileManager.default.fileExists(atPath: daemon.sessionRoot + "/" + task.id.rawValue))
+        daemon.stop()
+    }
+
+    @Test func aGamepadPluggedMidSessionConnectsAndDisconnectsInSDL() async throws {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        let command = "python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1; sleep 20"
+        let task = try await client.runTask(definition: Self.definition(
+            family: "hotplug", root: daemon.root, command: command,
+            labels: ["fractal.devices": "keyboard", "fractal.hotplug": "gamepad"]))
+        let id = task.id.rawValue
+        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let gamepad = try Self.eventNode(lease, .gamepad)
+        #expect(lease.devices.first { $0.role == .gamepad }?.plugged == false)
+        let events = daemon.root + "/" + id + "/sdl-events"
+        func lines() -> [[String: Any]] {
+            Self.read(events).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        try await TaskVMTests.waitFor("SDL to start in the container", daemon: daemon) { lines().first?["event"] as? String == "ready" }
+        #expect((lines().first?["joysticks"] as? [Any])?.isEmpty == true, "an unplugged slot is not seen: \(Self.read(events))")
+
+        // Only the task's slots can be plugged while its container runs.
+        await #expect(throws: FractalClientError.self) { _ = try await client.plug(id, role: "touchscreen") }
+
+        let plugged = try await client.plug(id, role: "gamepad")
+        #expect(plugged.devices.first { $0.role == .gamepad }?.plugged == true)
+        try await TaskVMTests.waitFor("SDL to see the gamepad connect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "added" }
+        }
+        let added = try #require(lines().first { $0["event"] as? String == "added" })
+        #expect(added["path"] as? String == gamepad)
+        #expect(added["gameController"] as? Bool == true)
+
+        _ = try await client.unplug(id, role: "gamepad")
+        try await TaskVMTests.waitFor("SDL to see the gamepad disconnect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "removed" }
+        }
+        // Plugged again: connects again.
+        _ = try await client.plug(id, role: "gamepad")
+        try await TaskVMTests.waitFor("SDL to see the gamepad connect again", daemon: daemon) {
+            lines().filter { $0["event"] as? String == "added" }.count == 2
+        }
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+}
