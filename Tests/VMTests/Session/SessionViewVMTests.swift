@@ -136,4 +136,44 @@ import Testing
         _ = try await client.stopTask(id)
         daemon.stop()
     }
+
+    @Test func aLeaseWithoutContainersGetsAndLosesRealDevices() async throws {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        let (status, output) = try daemon.devicectl(["create", "--devices", "keyboard", "--hotplug", "gamepad", "--json"])
+        #expect(status == 0, "\(output)")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let lease = try decoder.decode(LeaseResponse.self, from: Data(output.utf8))
+        let id = lease.id.rawValue
+        #expect(lease.devices.map(\.plugged) == [true, false])
+        let session = try #require(lease.session)
+        #expect(FileManager.default.fileExists(atPath: session.udevDirectory + "/control"))
+        let keyboardRecords = lease.devices[0].nodes.map { "c\($0.major):\($0.minor)" }
+        let gamepadRecords = lease.devices[1].nodes.map { "c\($0.major):\($0.minor)" }
+        func records() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: session.udevDirectory + "/data")) ?? []) }
+        #expect(records().isSuperset(of: keyboardRecords) && records().isDisjoint(with: gamepadRecords))
+
+        // The slot plugs in; a role the lease lacks is made; unplugging it destroys it.
+        let plugged = try daemon.devicectl(["plug", id, "gamepad"])
+        #expect(plugged.status == 0, "\(plugged.output)")
+        #expect(records().isSuperset(of: gamepadRecords))
+        let again = try daemon.devicectl(["plug", id, "gamepad"])
+        #expect(again.status != 0 && again.output.contains("already plugged in"), "\(again.output)")
+        let mouse = try await client.plug(id, role: "mouse")
+        #expect(mouse.devices.map(\.role) == [.keyboard, .gamepad, .mouse])
+        #expect(sysfsDevices(of: [id]).count == 3)
+        let unplugged = try await client.unplug(id, role: "mouse")
+        #expect(unplugged.devices.map(\.role) == [.keyboard, .gamepad])
+        #expect(sysfsDevices(of: [id]).count == 2)
+        let gone = try daemon.devicectl(["unplug", id, "mouse"])
+        #expect(gone.status != 0 && gone.output.contains("no device with role 'mouse'"), "\(gone.output)")
+
+        _ = try await client.releaseLease(id, keepDirectories: false)
+        #expect(!FileManager.default.fileExists(atPath: session.directory))
+        #expect(sysfsDevices(of: [id]).isEmpty)
+        daemon.stop()
+    }
 }
