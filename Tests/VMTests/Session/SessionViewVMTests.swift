@@ -176,4 +176,30 @@ import Testing
         #expect(sysfsDevices(of: [id]).isEmpty)
         daemon.stop()
     }
+
+    @Test func aContainerCannotSteerHotPlugOutOfItsRoot() async throws {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        // A host directory the container names through an absolute symlink in its own /dev.
+        let bait = "/tmp/fractal-escape-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: bait, withIntermediateDirectories: true)
+        let command = "rm -rf /dev/input && ln -s \(bait) /dev/input && echo ready > /data/ready; sleep 120"
+        let task = try await client.runTask(definition: Self.definition(
+            family: "escape", root: daemon.root, command: command,
+            labels: ["fractal.devices": "keyboard", "fractal.hotplug": "gamepad"]))
+        let id = task.id.rawValue
+        try await TaskVMTests.waitFor("the container's symlink", daemon: daemon) {
+            FileManager.default.fileExists(atPath: daemon.root + "/" + id + "/ready")
+        }
+        _ = try await client.plug(id, role: "gamepad")
+        _ = try await client.unplug(id, role: "gamepad")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bait).isEmpty)
+        #expect(daemon.logText.contains("has no usable /dev/input"), "\(daemon.logText.suffix(2000))")
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
 }
