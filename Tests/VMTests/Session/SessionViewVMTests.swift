@@ -37,6 +37,15 @@ import Testing
         return try! JSONSerialization.data(withJSONObject: task)
     }
 
+    /// The VM, the rules, the host-userland image and a daemon: what each container test starts from.
+    static func startWithContainers() async throws -> (DaemonProcess, FractalClient) {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let daemon = try DaemonProcess()
+        return (daemon, daemon.client())
+    }
+
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
     static func eventNode(_ lease: LeaseResponse, _ role: DeviceRole) throws -> String {
@@ -44,11 +53,7 @@ import Testing
     }
 
     @Test func libinputAndSDLInsideTheContainerSeeExactlyItsOwnDevices() async throws {
-        try requireVM()
-        try installUdevRules()
-        _ = try await DockerTestImage.ensureHostUserland()
-        let daemon = try DaemonProcess()
-        let client = daemon.client()
+        let (daemon, client) = try await Self.startWithContainers()
         defer { Task { await client.shutdown() } }
         // Another session's devices exist on the host at the same time, with the same names.
         let other = try await client.createLease(CreateLeaseRequest(devices: ["keyboard", "mouse", "tablet", "gamepad"]))
@@ -91,11 +96,7 @@ import Testing
     }
 
     @Test func aGamepadPluggedMidSessionConnectsAndDisconnectsInSDL() async throws {
-        try requireVM()
-        try installUdevRules()
-        _ = try await DockerTestImage.ensureHostUserland()
-        let daemon = try DaemonProcess()
-        let client = daemon.client()
+        let (daemon, client) = try await Self.startWithContainers()
         defer { Task { await client.shutdown() } }
         let command = "python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1; sleep 20"
         let task = try await client.runTask(definition: Self.definition(
@@ -178,11 +179,7 @@ import Testing
     }
 
     @Test func aContainerCannotSteerHotPlugOutOfItsRoot() async throws {
-        try requireVM()
-        try installUdevRules()
-        _ = try await DockerTestImage.ensureHostUserland()
-        let daemon = try DaemonProcess()
-        let client = daemon.client()
+        let (daemon, client) = try await Self.startWithContainers()
         defer { Task { await client.shutdown() } }
         // A host directory the container names through an absolute symlink in its own /dev.
         let bait = "/tmp/fractal-escape-\(UUID().uuidString.prefix(8))"
