@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "VMTests",
             dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent", "FractalSessionClient", "FractalSessionProtocol"],
-            exclude: ["OutsideTools/sdl_controllers.py"]
+            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

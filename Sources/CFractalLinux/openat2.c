@@ -17,6 +17,7 @@ _Static_assert(CFL_RESOLVE_NO_XDEV == RESOLVE_NO_XDEV, "RESOLVE_NO_XDEV");
 _Static_assert(CFL_RESOLVE_NO_MAGICLINKS == RESOLVE_NO_MAGICLINKS, "RESOLVE_NO_MAGICLINKS");
 _Static_assert(CFL_RESOLVE_NO_SYMLINKS == RESOLVE_NO_SYMLINKS, "RESOLVE_NO_SYMLINKS");
 _Static_assert(CFL_RESOLVE_BENEATH == RESOLVE_BENEATH, "RESOLVE_BENEATH");
+_Static_assert(CFL_RESOLVE_IN_ROOT == RESOLVE_IN_ROOT, "RESOLVE_IN_ROOT");
 // openat2 is versioned by size; this is OPEN_HOW_SIZE_VER0, the layout we fill.
 _Static_assert(sizeof(struct open_how) == 24, "struct open_how is not the 24-byte version 0");
 

@@ -218,6 +218,7 @@ struct APIRoutes: Sendable {
             case .duplicate, .busy, .alreadyPlugged, .notPlugged, .notProvisioned: status = .conflict
             case .notFound: status = .notFound
             case .limitReached: status = .serviceUnavailable
+            case .device(_, let cause as UInputError) where cause.code == .inputMinorsExhausted: status = .serviceUnavailable
             case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest
             case .udevTimeout: status = .gatewayTimeout
             case .device, .udev, .store, .write, .releaseIncomplete: status = .internalServerError

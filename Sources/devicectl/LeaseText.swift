@@ -9,7 +9,8 @@ enum LeaseText {
         if let owner = lease.owner { lines.append("  owner      \(owner)") }
         for device in lease.devices {
             let nodes = device.nodes.map { "\($0.path) (\($0.major):\($0.minor))" }.joined(separator: ", ")
-            lines.append("  \(device.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(device.name)")
+            lines.append("  \(device.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(device.name)"
+                + (device.plugged ? "" : "  (unplugged: a hot-plug slot; devicectl plug \(lease.id) \(device.role.rawValue))"))
             lines.append("             \(nodes)" + (device.stableLink.map { "\n             link \($0)" } ?? ""))
         }
         for directory in lease.directories {
@@ -31,7 +32,7 @@ enum LeaseText {
             [
                 lease.id.rawValue,
                 lease.state.rawValue,
-                lease.devices.map(\.role.rawValue).joined(separator: ","),
+                lease.devices.map(\.listed).joined(separator: ","),
                 lease.devices.flatMap(\.nodes).map { ($0.path as NSString).lastPathComponent }.joined(separator: ","),
                 String(lease.directories.count),
                 age(now.timeIntervalSince(lease.createdAt)),
@@ -78,7 +79,7 @@ enum TaskText {
         let rows = tasks.map { task in
             [
                 task.id.rawValue, task.family, task.containers.map(\.name).joined(separator: ","),
-                task.lease.map { $0.devices.map(\.role.rawValue).joined(separator: ",") } ?? "-",
+                task.lease.map { $0.devices.map(\.listed).joined(separator: ",") } ?? "-",
                 LeaseText.age(now.timeIntervalSince(task.startedAt)),
             ]
         }
@@ -94,4 +95,9 @@ func textTable(header: [String], rows: [[String]]) -> String {
             .trimmingCharacters(in: .whitespaces)
     }
     return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+}
+
+extension LeasedDevice {
+    /// The role, marked when the device is an unplugged hot-plug slot: `gamepad(unplugged)`.
+    fileprivate var listed: String { plugged ? role.rawValue : role.rawValue + "(unplugged)" }
 }

@@ -27,6 +27,9 @@
 #define CFL_RESOLVE_NO_SYMLINKS 0x04
 /// openat2(2)'s RESOLVE_BENEATH: refuse any resolution that leaves the directory descriptor.
 #define CFL_RESOLVE_BENEATH 0x08
+/// openat2(2)'s RESOLVE_IN_ROOT: resolve as if the directory descriptor were the root (chroot-like),
+/// so a container's absolute symlinks and ".." stay inside the container's root.
+#define CFL_RESOLVE_IN_ROOT 0x10
 
 /// Opens `path` relative to `dirfd` with openat2(2).
 ///

@@ -17,6 +17,9 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         case permissionDenied
         /// The kernel made the device but no `eventN` node for it: evdev is not loaded.
         case evdevNotLoaded
+        /// The kernel made the device but no `eventN` node although evdev is loaded: its 1024
+        /// input minors, shared by every event, mouse and js node, are all taken.
+        case inputMinorsExhausted
         /// The device was closed.
         case closed
         /// Any other failed system call.
@@ -56,10 +59,15 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         profileError = error
     }
 
-    /// A device the kernel made without an event node (`path` is its sysfs directory).
+    /// A device the kernel made without an event node (`path` is its sysfs directory): evdev is
+    /// missing, or (when it is loaded) the input minors ran out.
     init(evdevMissingFor path: String) {
-        self.init(code: .evdevNotLoaded, operation: "find event node", path: path)
+        let evdevLoaded = access("/sys/module/evdev", F_OK) == 0
+        self.init(code: evdevLoaded ? .inputMinorsExhausted : .evdevNotLoaded, operation: "find event node", path: path)
     }
+
+    /// The kernel's limit of input character devices (INPUT_MAX_CHAR_DEVICES).
+    public static let inputMinorLimit = 1024
 
     /// A call on a device that was already closed.
     static func closed(operation: String, path: String) -> UInputError {
@@ -91,6 +99,8 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
             return "\(failure): this process may not open \(path); run as root, or grant a group access with a udev rule such as KERNEL==\"uinput\", GROUP=\"input\", MODE=\"0660\" and run as a member of that group"
         case .evdevNotLoaded:
             return "the kernel made no event node for \(path): load the evdev module: modprobe evdev"
+        case .inputMinorsExhausted:
+            return "the kernel made no event node for \(path): its \(Self.inputMinorLimit) input minors (shared by every event, mouse and js node on the host) are all taken; release leases, or lease fewer devices each"
         case .closed:
             return "\(operation) on a closed uinput device (\(path))"
         case .system:

@@ -180,32 +180,60 @@ public final class SessionViews: Sendable {
 
     // MARK: Containers' /dev and netns
 
+    /// The container's /dev/input, resolved inside the container's root: the container owns
+    /// its /dev and could plant symlinks there, which must never lead this root process out.
+    private func containerInputDirectory(_ attachment: Attachment, create: Bool) -> Int32? {
+        let root = open("/proc/\(attachment.pid)/root", CFL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { return nil }
+        defer { close(root) }
+        let inRoot = UInt64(CFL_RESOLVE_IN_ROOT | CFL_RESOLVE_NO_MAGICLINKS)
+        let dev = cfl_openat2(root, "dev", UInt64(CFL_O_PATH | O_DIRECTORY | O_CLOEXEC), 0, inRoot)
+        guard dev >= 0 else { return nil }
+        defer { close(dev) }
+        if create { mkdirat(dev, "input", 0o755) }
+        let input = cfl_openat2(dev, "input", UInt64(CFL_O_PATH | O_DIRECTORY | O_CLOEXEC), 0, UInt64(CFL_RESOLVE_BENEATH | CFL_RESOLVE_NO_SYMLINKS))
+        return input >= 0 ? input : nil
+    }
+
     private func makeNode(_ node: LeasedNode, in attachment: Attachment) {
-        let directory = "/proc/\(attachment.pid)/root/dev/input"
-        mkdir(directory, 0o755)
-        let path = directory + "/" + (node.path as NSString).lastPathComponent
-        // The same mode and owner as the host's node, as Docker gives the nodes it makes at start.
-        var host = stat()
-        let mode = stat(node.path, &host) == 0 ? host.st_mode & 0o7777 : 0o660
-        if mknod(path, S_IFCHR | mode, Self.deviceNumber(major: node.major, minor: node.minor)) != 0 && errno != EEXIST {
-            logger.warning("making \(path) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+        let name = (node.path as NSString).lastPathComponent
+        guard let input = containerInputDirectory(attachment, create: true) else {
+            logger.warning("container process \(attachment.pid) has no usable /dev/input for \(name)")
             return
         }
-        if stat(node.path, &host) == 0 { chown(path, host.st_uid, host.st_gid) }
-        chmod(path, mode)
+        defer { close(input) }
+        // The same mode and owner as the host's node, as Docker gives the nodes it makes at start.
+        var host = stat()
+        guard stat(node.path, &host) == 0 else { return }
+        let number = Self.deviceNumber(major: node.major, minor: node.minor)
+        if mknodat(input, name, S_IFCHR | (host.st_mode & 0o7777), number) != 0 && errno != EEXIST {
+            logger.warning("making \(name) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+            return
+        }
+        // mknod's mode was cut by the umask; fix mode and owner through a descriptor of exactly
+        // that node (never a path the container could swap for a symlink).
+        let fd = openat(input, name, CFL_O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var made = stat()
+        guard fstat(fd, &made) == 0, made.st_mode & S_IFMT == S_IFCHR, made.st_rdev == number else { return }
+        fchownat(fd, "", host.st_uid, host.st_gid, CFL_AT_EMPTY_PATH)
+        chmod("/proc/self/fd/\(fd)", host.st_mode & 0o7777)
+    }
+
+    private func removeNode(_ node: LeasedNode, in attachment: Attachment) {
+        guard let input = containerInputDirectory(attachment, create: false) else { return }
+        defer { close(input) }
+        let name = (node.path as NSString).lastPathComponent
+        if unlinkat(input, name, 0) != 0 && errno != ENOENT {
+            logger.debug("removing \(name) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// glibc's makedev(3), a macro Swift cannot import.
     static func deviceNumber(major: UInt32, minor: UInt32) -> dev_t {
         let major = UInt64(major), minor = UInt64(minor)
         return dev_t(((major & 0xffff_f000) << 32) | ((major & 0xfff) << 8) | ((minor & 0xffff_ff00) << 12) | (minor & 0xff))
-    }
-
-    private func removeNode(_ node: LeasedNode, in attachment: Attachment) {
-        let path = "/proc/\(attachment.pid)/root/dev/input/" + (node.path as NSString).lastPathComponent
-        if unlink(path) != 0 && errno != ENOENT {
-            logger.debug("removing \(path) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
-        }
     }
 
     private func announce(_ announcements: some Sequence<UdevAnnouncement>, action: UdevAnnouncement.Action, to attachment: Attachment) {

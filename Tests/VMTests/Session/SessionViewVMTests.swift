@@ -1,0 +1,202 @@
+import Agent
+import DeviceManager
+import FractalAPI
+import FractalClient
+import Foundation
+import Testing
+
+/// What programs inside a session's container see of its devices through udev: libinput's udev
+/// backend and SDL2 (the host's own builds, through the host's /usr bound read-only), real
+/// dockerd, udevd and kernel in the VM.
+@Suite(.serialized) struct SessionViewVMTests {
+    static let scripts = repositoryRoot.appending(path: "Tests/VMTests/Session").path
+
+    /// A one-container task on the host-userland image: the host's /usr, this suite's scripts
+    /// at /scripts, a placeholder directory at /data.
+    static func definition(family: String, root: String, command: String, labels: [String: String]) -> Data {
+        let task: [String: Any] = [
+            "family": family,
+            "volumes": [
+                ["name": "session", "host": ["sourcePath": root + "/%%FRACTAL_ID_PLACEHOLDER%%"]],
+                ["name": "usr", "host": ["sourcePath": "/usr"]],
+                ["name": "scripts", "host": ["sourcePath": scripts]],
+            ],
+            "containerDefinitions": [[
+                "name": "app",
+                "image": DockerTestImage.hostUserlandReference,
+                "essential": true,
+                "command": ["/bin/sh", "-c", command],
+                "mountPoints": [
+                    ["sourceVolume": "session", "containerPath": "/data"],
+                    ["sourceVolume": "usr", "containerPath": "/usr", "readOnly": true],
+                    ["sourceVolume": "scripts", "containerPath": "/scripts", "readOnly": true],
+                ],
+                "dockerLabels": labels,
+            ]],
+        ]
+        return try! JSONSerialization.data(withJSONObject: task)
+    }
+
+    /// The VM, the rules, the host-userland image and a daemon: what each container test starts from.
+    static func startWithContainers() async throws -> (DaemonProcess, FractalClient) {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let daemon = try DaemonProcess()
+        return (daemon, daemon.client())
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    static func eventNode(_ lease: LeaseResponse, _ role: DeviceRole) throws -> String {
+        try #require(lease.devices.first { $0.role == role }?.nodes.first { $0.kind == "event" }?.path)
+    }
+
+    @Test func libinputAndSDLInsideTheContainerSeeExactlyItsOwnDevices() async throws {
+        let (daemon, client) = try await Self.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        // Another session's devices exist on the host at the same time, with the same names.
+        let other = try await client.createLease(CreateLeaseRequest(devices: ["keyboard", "mouse", "tablet", "gamepad"]))
+        let command = """
+            libinput list-devices > /data/libinput.txt 2>&1; python3 /scripts/sdl_session.py list > /data/sdl.txt 2>&1; \
+            ls /run/udev/data > /data/records; echo done > /data/done; sleep 120
+            """
+        let task = try await client.runTask(definition: Self.definition(
+            family: "view", root: daemon.root, command: command, labels: ["fractal.devices": "keyboard,mouse,tablet,gamepad"]))
+        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let directory = daemon.root + "/" + task.id.rawValue
+        try await TaskVMTests.waitFor("the container's listings", daemon: daemon) { FileManager.default.fileExists(atPath: directory + "/done") }
+
+        let libinput = Self.read(directory + "/libinput.txt")
+        let kernels = libinput.split(separator: "\n").filter { $0.hasPrefix("Kernel:") }
+            .map { $0.dropFirst("Kernel:".count).trimmingCharacters(in: .whitespaces) }.sorted()
+        // libinput (udev backend, seat0) lists the keyboard, mouse and pointer; gamepads are not its business.
+        #expect(kernels == [try Self.eventNode(lease, .keyboard), try Self.eventNode(lease, .mouse), try Self.eventNode(lease, .tablet)].sorted(), "\(libinput)")
+        for role in [DeviceRole.keyboard, .mouse, .tablet, .gamepad] {
+            #expect(!kernels.contains(try Self.eventNode(other, role)))
+        }
+        #expect(libinput.contains("Fractal Virtual Keyboard"))
+
+        let sdl = Self.read(directory + "/sdl.txt").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(sdl.count == 1, "\(Self.read(directory + "/sdl.txt"))")
+        #expect(sdl.first?["path"] as? String == (try Self.eventNode(lease, .gamepad)))
+        #expect(sdl.first?["gameController"] as? Bool == true)
+
+        // Records for exactly the lease's devices: each input device and each of its nodes.
+        let records = Self.read(directory + "/records").split(separator: "\n").map(String.init).sorted()
+        let expected = lease.devices.flatMap { device in ["+input:" + device.sysname] + device.nodes.map { "c\($0.major):\($0.minor)" } }.sorted()
+        #expect(records == expected)
+
+        _ = try await client.stopTask(task.id.rawValue)
+        _ = try await client.releaseLease(other.id.rawValue, keepDirectories: false)
+        #expect(!FileManager.default.fileExists(atPath: daemon.sessionRoot + "/" + task.id.rawValue))
+        daemon.stop()
+    }
+
+    @Test func aGamepadPluggedMidSessionConnectsAndDisconnectsInSDL() async throws {
+        let (daemon, client) = try await Self.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        let command = "python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1; sleep 20"
+        let task = try await client.runTask(definition: Self.definition(
+            family: "hotplug", root: daemon.root, command: command,
+            labels: ["fractal.devices": "keyboard", "fractal.hotplug": "gamepad"]))
+        let id = task.id.rawValue
+        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let gamepad = try Self.eventNode(lease, .gamepad)
+        #expect(lease.devices.first { $0.role == .gamepad }?.plugged == false)
+        let events = daemon.root + "/" + id + "/sdl-events"
+        func lines() -> [[String: Any]] {
+            Self.read(events).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        try await TaskVMTests.waitFor("SDL to start in the container", daemon: daemon) { lines().first?["event"] as? String == "ready" }
+        #expect((lines().first?["joysticks"] as? [Any])?.isEmpty == true, "an unplugged slot is not seen: \(Self.read(events))")
+
+        // Only the task's slots can be plugged while its container runs.
+        await #expect(throws: FractalClientError.self) { _ = try await client.plug(id, role: "touchscreen") }
+
+        let plugged = try await client.plug(id, role: "gamepad")
+        #expect(plugged.devices.first { $0.role == .gamepad }?.plugged == true)
+        try await TaskVMTests.waitFor("SDL to see the gamepad connect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "added" }
+        }
+        let added = try #require(lines().first { $0["event"] as? String == "added" })
+        #expect(added["path"] as? String == gamepad)
+        #expect(added["gameController"] as? Bool == true)
+
+        _ = try await client.unplug(id, role: "gamepad")
+        try await TaskVMTests.waitFor("SDL to see the gamepad disconnect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "removed" }
+        }
+        // Plugged again: connects again.
+        _ = try await client.plug(id, role: "gamepad")
+        try await TaskVMTests.waitFor("SDL to see the gamepad connect again", daemon: daemon) {
+            lines().filter { $0["event"] as? String == "added" }.count == 2
+        }
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+
+    @Test func aLeaseWithoutContainersGetsAndLosesRealDevices() async throws {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        let (status, output) = try daemon.devicectl(["create", "--devices", "keyboard", "--hotplug", "gamepad", "--json"])
+        #expect(status == 0, "\(output)")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let lease = try decoder.decode(LeaseResponse.self, from: Data(output.utf8))
+        let id = lease.id.rawValue
+        #expect(lease.devices.map(\.plugged) == [true, false])
+        let session = try #require(lease.session)
+        #expect(FileManager.default.fileExists(atPath: session.udevDirectory + "/control"))
+        let keyboardRecords = lease.devices[0].nodes.map { "c\($0.major):\($0.minor)" }
+        let gamepadRecords = lease.devices[1].nodes.map { "c\($0.major):\($0.minor)" }
+        func records() -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: session.udevDirectory + "/data")) ?? []) }
+        #expect(records().isSuperset(of: keyboardRecords) && records().isDisjoint(with: gamepadRecords))
+
+        // The slot plugs in; a role the lease lacks is made; unplugging it destroys it.
+        let plugged = try daemon.devicectl(["plug", id, "gamepad"])
+        #expect(plugged.status == 0, "\(plugged.output)")
+        #expect(records().isSuperset(of: gamepadRecords))
+        let again = try daemon.devicectl(["plug", id, "gamepad"])
+        #expect(again.status != 0 && again.output.contains("already plugged in"), "\(again.output)")
+        let mouse = try await client.plug(id, role: "mouse")
+        #expect(mouse.devices.map(\.role) == [.keyboard, .gamepad, .mouse])
+        #expect(sysfsDevices(of: [id]).count == 3)
+        let unplugged = try await client.unplug(id, role: "mouse")
+        #expect(unplugged.devices.map(\.role) == [.keyboard, .gamepad])
+        #expect(sysfsDevices(of: [id]).count == 2)
+        let gone = try daemon.devicectl(["unplug", id, "mouse"])
+        #expect(gone.status != 0 && gone.output.contains("no device with role 'mouse'"), "\(gone.output)")
+
+        _ = try await client.releaseLease(id, keepDirectories: false)
+        #expect(!FileManager.default.fileExists(atPath: session.directory))
+        #expect(sysfsDevices(of: [id]).isEmpty)
+        daemon.stop()
+    }
+
+    @Test func aContainerCannotSteerHotPlugOutOfItsRoot() async throws {
+        let (daemon, client) = try await Self.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        // A host directory the container names through an absolute symlink in its own /dev.
+        let bait = "/tmp/fractal-escape-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: bait, withIntermediateDirectories: true)
+        let command = "rm -rf /dev/input && ln -s \(bait) /dev/input && echo ready > /data/ready; sleep 120"
+        let task = try await client.runTask(definition: Self.definition(
+            family: "escape", root: daemon.root, command: command,
+            labels: ["fractal.devices": "keyboard", "fractal.hotplug": "gamepad"]))
+        let id = task.id.rawValue
+        try await TaskVMTests.waitFor("the container's symlink", daemon: daemon) {
+            FileManager.default.fileExists(atPath: daemon.root + "/" + id + "/ready")
+        }
+        _ = try await client.plug(id, role: "gamepad")
+        _ = try await client.unplug(id, role: "gamepad")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: bait).isEmpty)
+        #expect(daemon.logText.contains("has no usable /dev/input"), "\(daemon.logText.suffix(2000))")
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+}
