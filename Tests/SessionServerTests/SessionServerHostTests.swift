@@ -217,6 +217,31 @@ import Testing
         }
     }
 
+    @Test func aHotPlugClosesConnectionsWithLeaseChangedAndTheSocketServesTheNewManifest() throws {
+        let fixture = try Fixture()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_LEFTALT, 1), .syn()], toDevice: 0)
+        try client.ping()
+        // The same devices: nothing happens.
+        fixture.server.updateLease(fixture.lease(policy: .standard))
+        try client.ping()
+        // The mouse is unplugged: indices shift, so clients reconnect.
+        var changed = fixture.lease(policy: .standard)
+        changed.devices.remove(at: 1)
+        fixture.server.updateLease(changed)
+        #expect(fixture.devices[0].written.last == [Self.inputKey(KEY_LEFTALT, 0), .syn()])
+        #expect {
+            try client.ping(timeout: .seconds(5))
+        } throws: { error in
+            (error as? SessionClientError)?.code == .refused(.leaseChanged)
+        }
+        let again = try SessionClient(connectingTo: fixture.socketPath)
+        #expect(try again.hello().devices.map(\.role) == ["keyboard", "gamepad"])
+        try again.send([Self.key(BTN_SOUTH, 1), .syn()], toDevice: 1)
+        try again.ping()
+        #expect(fixture.devices[2].written == [[Self.inputKey(BTN_SOUTH, 1), .syn()]])
+    }
+
     @Test func rumbleAndLEDsReachTheClientsAndAreDroppedForOneThatDoesNotRead() throws {
         let fixture = try Fixture()
         let client = try fixture.client()
