@@ -106,6 +106,7 @@ let package = Package(
             name: "fractal-bench",
             dependencies: [
                 "DeviceManager", "CUInput", "CLibEvdev", "CLibUdev", "CBenchBaselines", "FractalClient", "FractalAPI", "Agent",
+                "SessionServer", "FractalSessionClient", "FractalSessionProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/Sources/fractal-bench"
