@@ -402,10 +402,10 @@ public final class SessionServer: Sendable {
         state.track(before, connection.filter.modifiers)
         state.statistics.drops.add(outcome.drops)
         if let refused = outcome.refused {
-            let (code, text): (SessionErrorCode, String) = refused == .noSuchDevice
-                ? (.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))")
-                : (.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))")
-            return report(code, text, to: connection, state: &state, entry: entry)
+            if refused == .noSuchDevice {
+                return report(.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))", to: connection, state: &state, entry: entry)
+            }
+            return report(.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))", to: connection, state: &state, entry: entry)
         }
         if !outcome.events.isEmpty {
             do {
@@ -418,8 +418,7 @@ public final class SessionServer: Sendable {
         }
         if outcome.drops.total > 0, let reason = outcome.drops.main {
             let code: SessionErrorCode = reason == .capability ? .capabilityRefused : .filtered
-            let first = outcome.firstDropped.map { " (first: \($0))" } ?? ""
-            return report(code, "dropped \(outcome.drops.total) event(s) for device \(index): \(reason.rawValue)\(first)", to: connection, state: &state, entry: entry)
+            return report(code, "dropped \(outcome.drops.total) event(s) for device \(index): \(reason.rawValue)\(outcome.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, state: &state, entry: entry)
         }
         return true
     }
@@ -465,13 +464,14 @@ public final class SessionServer: Sendable {
     }
 
     /// A non-fatal ERROR, within the connection's rate; false when the connection had to be closed.
-    private func report(_ code: SessionErrorCode, _ text: String, to connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
+    /// The text is only made when the frame is sent: a flood is mostly over the rate.
+    private func report(_ code: SessionErrorCode, _ text: @autoclosure () -> String, to connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
         state.statistics.errors[code, default: 0] += 1
         guard connection.mayReportError(burst: limits.errorBurst, perSecond: limits.errorsPerSecond) else {
             state.statistics.errorsSuppressed += 1
             return true
         }
-        return send(SessionMessage.error(code, message: text).encoded(), to: connection, state: &state, entry: entry)
+        return send(SessionMessage.error(code, message: text()).encoded(), to: connection, state: &state, entry: entry)
     }
 
     /// Sends a fatal ERROR (best effort: never waits for the client) and closes.
