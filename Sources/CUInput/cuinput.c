@@ -7,6 +7,7 @@
 #ifdef __linux__
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -228,6 +229,11 @@ ssize_t cuinput_read_feedback(int fd, cuinput_feedback *out, size_t capacity, co
     while (filled < capacity) {
         size_t wanted = capacity - filled;
         if (wanted > sizeof events / sizeof events[0]) wanted = sizeof events / sizeof events[0];
+        // Read only what is pending, even if the descriptor lost O_NONBLOCK: it is shared with
+        // any session client it was handed to, and a blocked read here would stall the feedback
+        // of every lease.
+        struct pollfd pending = {.fd = fd, .events = POLLIN};
+        if (poll(&pending, 1, 0) <= 0) break;
         ssize_t got;
         do {
             got = read(fd, events, wanted * sizeof events[0]);

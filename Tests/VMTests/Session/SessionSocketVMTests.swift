@@ -180,6 +180,29 @@ import Testing
         session.daemon.stop()
     }
 
+    @Test func aHandedOffFdMadeBlockingStallsNoOtherLeasesFeedback() async throws {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let api = daemon.client()
+        defer { Task { await api.shutdown() } }
+        let hostile = try await Session(daemon, api, devices: ["gamepad"], policy: "gamepad-only")
+        let other = try await Session(daemon, api, devices: ["gamepad"], policy: "gamepad-only")
+        let handed = try hostile.client().takeDevices()
+        let fd = try #require(handed.descriptor(forDevice: 0))
+        // The descriptor is the daemon's own open file: clearing O_NONBLOCK reaches the daemon too.
+        #expect(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
+        // Feedback on that device makes the daemon read it...
+        let hostileGame = try EvdevNode(try #require(hostile.lease.devices[0].nodes.first { $0.kind == "event" }).path, flags: O_RDWR | O_NONBLOCK)
+        #expect(cuinput_evdev_upload_rumble(hostileGame.fd, -1, 1, 1, 10) >= 0)
+        // ...and the other lease's game still has its upload served at once, not after uinput's 30 s.
+        let game = try EvdevNode(try #require(other.lease.devices[0].nodes.first { $0.kind == "event" }).path, flags: O_RDWR | O_NONBLOCK)
+        let start = ContinuousClock.now
+        #expect(cuinput_evdev_upload_rumble(game.fd, -1, 30000, 30000, 100) >= 0)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        handed.close()
+        daemon.stop()
+    }
+
     @Test func aMillionFuzzedFramesLeaveTheDaemonServingAndItsDescriptorsWhereTheyWere() async throws {
         try requireVM()
         let daemon = try DaemonProcess()
