@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(
             name: "VMTests",
             dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent", "FractalSessionClient", "FractalSessionProtocol"],
-            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py"]
+            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py", "Session/session_in_container.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -12,7 +12,7 @@ import Testing
     static let scripts = repositoryRoot.appending(path: "Tests/VMTests/Session").path
 
     /// A one-container task on the host-userland image: the host's /usr, this suite's scripts
-    /// at /scripts, a placeholder directory at /data.
+    /// at /scripts, the Python session client at /client, a placeholder directory at /data.
     static func definition(family: String, root: String, command: String, labels: [String: String]) -> Data {
         let task: [String: Any] = [
             "family": family,
@@ -20,6 +20,7 @@ import Testing
                 ["name": "session", "host": ["sourcePath": root + "/%%FRACTAL_ID_PLACEHOLDER%%"]],
                 ["name": "usr", "host": ["sourcePath": "/usr"]],
                 ["name": "scripts", "host": ["sourcePath": scripts]],
+                ["name": "client", "host": ["sourcePath": repositoryRoot.appending(path: "clients/python").path]],
             ],
             "containerDefinitions": [[
                 "name": "app",
@@ -30,6 +31,7 @@ import Testing
                     ["sourceVolume": "session", "containerPath": "/data"],
                     ["sourceVolume": "usr", "containerPath": "/usr", "readOnly": true],
                     ["sourceVolume": "scripts", "containerPath": "/scripts", "readOnly": true],
+                    ["sourceVolume": "client", "containerPath": "/client", "readOnly": true],
                 ],
                 "dockerLabels": labels,
             ]],
@@ -197,6 +199,37 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: bait).isEmpty)
         #expect(daemon.logText.contains("has no usable /dev/input"), "\(daemon.logText.suffix(2000))")
         _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+
+    @Test func aClientInTheContainerTypesThroughTheSocketOrItsOwnFds() async throws {
+        let (daemon, client) = try await Self.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        func run(_ mode: String, policy: String) async throws -> (id: String, result: [String: Any]) {
+            let task = try await client.runTask(definition: Self.definition(
+                family: mode, root: daemon.root,
+                command: "python3 /scripts/session_in_container.py \(mode) /data/result.json > /data/client.log 2>&1; sleep 120",
+                labels: ["fractal.devices": "keyboard,mouse", "fractal.input-policy": policy]))
+            let id = task.id.rawValue
+            let path = daemon.root + "/" + id + "/result.json"
+            try await TaskVMTests.waitFor("the \(mode) client in the container", daemon: daemon) {
+                FileManager.default.fileExists(atPath: path) || Self.read(daemon.root + "/" + id + "/client.log").contains("Error")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(filePath: path))) as? [String: Any]
+            return (id, try #require(result, "\(Self.read(daemon.root + "/" + id + "/client.log"))"))
+        }
+        func keys(_ result: [String: Any]) -> [[Int]] { (result["events"] as? [[Int]] ?? []).filter { $0[0] == 1 } }
+
+        // Injection under the default policy: Ctrl and Alt arrive, F2 with them and SysRq never do.
+        let injected = try await run("inject", policy: "default")
+        #expect(keys(injected.result) == [[1, 29, 1], [1, 56, 1], [1, 56, 0], [1, 29, 0], [1, 30, 1], [1, 30, 0]], "\(injected.result)")
+        // Hand-off under the trusted policy: the client writes to the keyboard's own uinput fd.
+        let handedOff = try await run("handoff", policy: "trusted")
+        #expect(keys(handedOff.result) == [[1, 30, 1], [1, 30, 0]], "\(handedOff.result)")
+        #expect((handedOff.result["withheld"] as? [Any])?.isEmpty == true)
+        _ = try await client.stopTask(injected.id)
+        _ = try await client.stopTask(handedOff.id)
         daemon.stop()
     }
 }
