@@ -24,14 +24,18 @@ public struct SessionManifest: Codable, Hashable, Sendable {
         public var capabilities: [Capability]
         /// The absolute axes and their ranges.
         public var axes: [Axis]
+        /// False for a hot-plug slot not plugged in yet: it keeps its index, takes no events and
+        /// hands off no fd until it is plugged.
+        public var plugged: Bool
 
-        public init(index: Int, role: String, name: String, nodes: [Node], capabilities: [Capability], axes: [Axis]) {
+        public init(index: Int, role: String, name: String, nodes: [Node], capabilities: [Capability], axes: [Axis], plugged: Bool = true) {
             self.index = index
             self.role = role
             self.name = name
             self.nodes = nodes
             self.capabilities = capabilities
             self.axes = axes
+            self.plugged = plugged
         }
     }
 

@@ -20,12 +20,16 @@ public struct SessionLease: Sendable {
         public var name: String
         public var nodes: [LeasedNode]
         public var device: any SessionDevice
+        /// An unplugged hot-plug slot keeps its index (so plugging never renumbers devices under
+        /// connected clients) but takes no events and hands off no fd until it is plugged.
+        public var plugged: Bool
 
-        public init(role: DeviceRole, name: String, nodes: [LeasedNode], device: any SessionDevice) {
+        public init(role: DeviceRole, name: String, nodes: [LeasedNode], device: any SessionDevice, plugged: Bool = true) {
             self.role = role
             self.name = name
             self.nodes = nodes
             self.device = device
+            self.plugged = plugged
         }
     }
 
@@ -45,13 +49,13 @@ public struct SessionLease: Sendable {
 }
 
 extension SessionLease {
-    /// The session a lease's socket serves: its plugged devices, in the lease's order, found by
-    /// `device`; nil when the lease has no session directory.
+    /// The session a lease's socket serves: its devices (unplugged slots included, marked), in
+    /// the lease's order, found by `device`; nil when the lease has no session directory.
     public init?(_ lease: Lease, device: (DeviceRole) -> (any SessionDevice)?) {
         guard let session = lease.session else { return nil }
-        let devices = lease.devices.filter(\.plugged).compactMap { leased -> Device? in
+        let devices = lease.devices.compactMap { leased -> Device? in
             guard let found = device(leased.role) else { return nil }
-            return Device(role: leased.role, name: leased.name, nodes: leased.nodes, device: found)
+            return Device(role: leased.role, name: leased.name, nodes: leased.nodes, device: found, plugged: leased.plugged)
         }
         self.init(id: lease.id, policy: lease.policy, socketPath: session.socketPath, devices: devices)
     }

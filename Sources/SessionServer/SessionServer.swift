@@ -200,15 +200,21 @@ public final class SessionServer: Sendable {
         if let path { logger.info("session socket for lease \(id) closed (\(path))") }
     }
 
-    /// Follows a change of the lease's devices (hot-plug). Device indices would shift under
-    /// connected clients, so they are closed with ERROR lease-changed (their held keys released
-    /// first) and reconnect for the new manifest; the socket stays.
+    /// Follows a change of the lease's devices (hot-plug). A slot plugged or unplugged keeps
+    /// every index, so connections stay (a later HELLO on a new connection shows the new state).
+    /// A device added or removed would shift indices under connected clients, so they are closed
+    /// with ERROR lease-changed (their held keys released first) and reconnect for the new
+    /// manifest; the socket stays.
     public func updateLease(_ lease: SessionLease) {
         state.withLock { state in
             guard let entry = state.leases[lease.id] else { return }
             let same = entry.lease.devices.count == lease.devices.count
                 && zip(entry.lease.devices, lease.devices).allSatisfy { $0.role == $1.role && $0.device === $1.device }
-            guard !same else { return }
+            if same {
+                entry.lease.devices = lease.devices
+                entry.manifest = Self.manifest(of: entry.lease)
+                return
+            }
             for connection in Array(entry.connections.values) {
                 fatal(connection, .leaseChanged, "lease \(lease.id)'s devices changed: reconnect for the new manifest", state: &state, entry: entry)
             }
@@ -397,6 +403,10 @@ public final class SessionServer: Sendable {
     private func inject(_ wireEvents: [SessionEvent], device index: Int, from connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
         state.statistics.eventsReceived += wireEvents.count
         let events = wireEvents.map { InputEvent(type: $0.type, code: $0.code, value: $0.value) }
+        // Before the filter, whose held-key state moves as if its events were written.
+        if entry.lease.devices.indices.contains(index), !entry.lease.devices[index].plugged {
+            return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, state: &state, entry: entry)
+        }
         let before = connection.filter.modifiers
         let outcome = connection.filter.filter(events, device: index, elsewhere: state.elsewhere(than: before))
         state.track(before, connection.filter.modifiers)
@@ -428,7 +438,9 @@ public final class SessionServer: Sendable {
         var withheld: [SessionFDManifest.Withheld] = []
         var descriptors: [Int32] = []
         for (index, device) in entry.lease.devices.enumerated() {
-            if let reason = entry.lease.policy.withholdReason(role: device.role, profile: device.device.profile) {
+            if !device.plugged {
+                withheld.append(.init(index: index, role: device.role.rawValue, reason: "an unplugged hot-plug slot"))
+            } else if let reason = entry.lease.policy.withholdReason(role: device.role, profile: device.device.profile) {
                 withheld.append(.init(index: index, role: device.role.rawValue, reason: reason))
             } else if let fd = device.device.fileDescriptor {
                 attached.append(.init(index: index, role: device.role.rawValue))
@@ -525,7 +537,8 @@ public final class SessionServer: Sendable {
                 index: index, role: device.role.rawValue, name: device.name,
                 nodes: device.nodes.map { SessionManifest.Node(kind: $0.kind, path: $0.path, major: $0.major, minor: $0.minor) },
                 capabilities: capabilities.sorted { $0.type < $1.type },
-                axes: profile.axes.map { SessionManifest.Axis(code: $0.code, minimum: $0.minimum, maximum: $0.maximum) })
+                axes: profile.axes.map { SessionManifest.Axis(code: $0.code, minimum: $0.minimum, maximum: $0.maximum) },
+                plugged: device.plugged)
         }
         let manifest = SessionManifest(lease: lease.id.rawValue, policy: lease.policy.rawValue, devices: devices)
         let encoder = JSONEncoder()

@@ -217,7 +217,7 @@ import Testing
         }
     }
 
-    @Test func aHotPlugClosesConnectionsWithLeaseChangedAndTheSocketServesTheNewManifest() throws {
+    @Test func aSlotPlugKeepsConnectionsButARenumberingClosesThemAndTheSocketServesTheNewManifest() throws {
         let fixture = try Fixture()
         let client = try fixture.client()
         try client.send([Self.key(KEY_LEFTALT, 1), .syn()], toDevice: 0)
@@ -225,7 +225,22 @@ import Testing
         // The same devices: nothing happens.
         fixture.server.updateLease(fixture.lease(policy: .standard))
         try client.ping()
-        // The mouse is unplugged: indices shift, so clients reconnect.
+        // The gamepad slot is unplugged and plugged again: every index stays, and so does the
+        // connection; the unplugged slot refuses events meanwhile.
+        var slot = fixture.lease(policy: .standard)
+        slot.devices[2].plugged = false
+        fixture.server.updateLease(slot)
+        try client.send([Self.key(BTN_SOUTH, 1), .syn()], toDevice: 2)
+        let refusal = try client.nextNotification(timeout: .seconds(5))
+        guard case .error(.deviceRefused, let message)? = refusal else {
+            Issue.record("expected device-refused, got \(String(describing: refusal))")
+            return
+        }
+        #expect(message.contains("unplugged"))
+        fixture.server.updateLease(fixture.lease(policy: .standard))
+        try client.ping()
+        #expect(fixture.devices[2].written.isEmpty)
+        // The mouse is removed: indices shift, so clients reconnect.
         var changed = fixture.lease(policy: .standard)
         changed.devices.remove(at: 1)
         fixture.server.updateLease(changed)
