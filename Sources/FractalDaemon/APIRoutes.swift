@@ -68,6 +68,7 @@ struct APIRoutes: Sendable {
                 // A running container's device grants are fixed: only its lease's slots can be plugged.
                 let fixed = tasks.hasContainers(id)
                 let lease = try await runBlocking { try manager.plug(id, role: role, creatingIfMissing: !fixed) }
+                metrics.devicesPlugged.increment()
                 logger.info("lease \(id): \(role.rawValue) plugged in")
                 return json(LeaseResponse(lease))
             }
@@ -79,6 +80,7 @@ struct APIRoutes: Sendable {
                 guard let role = DeviceRole(rawValue: name) else { throw APIError.badRequest(unknownRoleMessage(name)) }
                 let fixed = tasks.hasContainers(id)
                 let lease = try await runBlocking { try manager.unplug(id, role: role, destroying: !fixed) }
+                metrics.devicesUnplugged.increment()
                 logger.info("lease \(id): \(role.rawValue) unplugged")
                 return json(LeaseResponse(lease))
             }

@@ -12,6 +12,9 @@ final class DaemonMetrics: Sendable {
     let leaseCreateSeconds: DurationHistogram
     let eventsInjected: Counter
     let feedbackReceived: Counter
+    /// Devices plugged into and unplugged from running sessions.
+    let devicesPlugged: Counter
+    let devicesUnplugged: Counter
     private let liveLeases: Gauge
     private let liveDevices: Gauge
     private let lostLeases: Gauge
@@ -32,6 +35,10 @@ final class DaemonMetrics: Sendable {
             descriptor: .init(namespace: "fractal", metricName: "events_injected", unitName: "total", helpText: "Input events written through the API"), labels: [])
         feedbackReceived = registry.makeCounter(
             descriptor: .init(namespace: "fractal", metricName: "feedback", unitName: "total", helpText: "Rumble and LED feedback served from devices"), labels: [])
+        devicesPlugged = registry.makeCounter(
+            descriptor: .init(namespace: "fractal", metricName: "hotplug", unitName: "total", helpText: "Devices plugged into or unplugged from running sessions"), labels: [("action", "plug")])
+        devicesUnplugged = registry.makeCounter(
+            descriptor: .init(namespace: "fractal", metricName: "hotplug", unitName: "total", helpText: "Devices plugged into or unplugged from running sessions"), labels: [("action", "unplug")])
         liveLeases = registry.makeGauge(
             descriptor: .init(namespace: "fractal", metricName: "leases", unitName: "", helpText: "Leases by state"), labels: [("state", "active")])
         lostLeases = registry.makeGauge(

@@ -173,6 +173,9 @@ import Testing
         #expect(sysfsDevices(of: [id]).count == 2)
         let gone = try daemon.devicectl(["unplug", id, "mouse"])
         #expect(gone.status != 0 && gone.output.contains("no device with role 'mouse'"), "\(gone.output)")
+        let metrics = try await client.metrics()
+        #expect(metrics.contains(#"fractal_hotplug_total{action="plug"} 2"#), "\(metrics)")
+        #expect(metrics.contains(#"fractal_hotplug_total{action="unplug"} 1"#), "\(metrics)")
 
         _ = try await client.releaseLease(id, keepDirectories: false)
         #expect(!FileManager.default.fileExists(atPath: session.directory))
