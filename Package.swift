@@ -108,6 +108,7 @@ let package = Package(
                 "DeviceManager", "CUInput", "CLibEvdev", "CLibUdev", "CBenchBaselines", "FractalClient", "FractalAPI", "Agent",
                 "SessionServer", "FractalSessionClient", "FractalSessionProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/Sources/fractal-bench"
         ),

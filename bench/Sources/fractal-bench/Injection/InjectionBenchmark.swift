@@ -4,6 +4,7 @@ import DeviceManager
 import FractalSessionClient
 import FractalSessionProtocol
 import Glibc
+import Logging
 import SessionServer
 
 /// Section 1: what one event costs to inject, how many go through per second, and how long a
@@ -32,7 +33,10 @@ struct InjectionBenchmark {
         let directory = "/tmp/fractal-bench-session-\(getpid())"
         mkdir(directory, 0o700)
         defer { rmdir(directory) }
-        let server = try SessionServer()
+        // Warnings only: its info lines (socket opened, closed) would land in the report's tables.
+        var logger = Logger(label: "fractal.session")
+        logger.logLevel = .warning
+        let server = try SessionServer(logger: logger)
         server.start()
         defer { server.stop() }
         try server.addLease(SessionLease(
