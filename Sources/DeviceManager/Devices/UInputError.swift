@@ -66,7 +66,9 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         self.init(code: evdevLoaded ? .inputMinorsExhausted : .evdevNotLoaded, operation: "find event node", path: path)
     }
 
-    /// The kernel's limit of input character devices (INPUT_MAX_CHAR_DEVICES).
+    /// The kernel's limit of input character devices (INPUT_MAX_CHAR_DEVICES). Minors 256 and up
+    /// are handed out to any handler, below that only each handler's few legacy ones, so about
+    /// 830 nodes fit (the benchmark's scale run was refused at 831).
     public static let inputMinorLimit = 1024
 
     /// A call on a device that was already closed.
@@ -100,7 +102,7 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         case .evdevNotLoaded:
             return "the kernel made no event node for \(path): load the evdev module: modprobe evdev"
         case .inputMinorsExhausted:
-            return "the kernel made no event node for \(path): its \(Self.inputMinorLimit) input minors (shared by every event, mouse and js node on the host) are all taken; release leases, or lease fewer devices each"
+            return "the kernel made no event node for \(path): its input minors (\(Self.inputMinorLimit) in all, shared by every event, mouse and js node on the host; about 830 usable) are all taken; release leases, or lease fewer devices each"
         case .closed:
             return "\(operation) on a closed uinput device (\(path))"
         case .system:
