@@ -12,7 +12,10 @@ struct FractalAgentCommand: AsyncParsableCommand {
         discussion: """
             fractal-agent owns every session's uinput devices (a keyboard, a mouse, an absolute pointer, \
             gamepads), named and tracked by FractalID, and serves an HTTP/JSON API on a unix socket. \
-            Use devicectl to drive it. It must run as root (uinput, mounts).
+            Use devicectl to drive it. It must run as root (uinput, mounts). Each lease also gets a \
+            session socket (fd hand-off and filtered injection for the streaming server inside; see \
+            docs/SESSION-PROTOCOL.md) and a udev view of exactly its devices, both bound into its \
+            task's containers, where gamepads can be hot-plugged.
 
             Examples:
               fractal-agent
