@@ -42,15 +42,18 @@ public final class SessionServer: Sendable {
         let listener: Int32
         let listenerToken: UInt64
         var manifest: [UInt8]
-        var filterDevices: [InputFilter.Device]
         var connections: [UInt64: SessionConnection] = [:]
 
-        init(lease: SessionLease, listener: Int32, listenerToken: UInt64, manifest: [UInt8], filterDevices: [InputFilter.Device]) {
+        init(lease: SessionLease, listener: Int32, listenerToken: UInt64, manifest: [UInt8]) {
             self.lease = lease
             self.listener = listener
             self.listenerToken = listenerToken
             self.manifest = manifest
-            self.filterDevices = filterDevices
+        }
+
+        /// What a new connection's filter checks events against (made per accept, not per event).
+        var filterDevices: [InputFilter.Device] {
+            lease.devices.map { InputFilter.Device(role: $0.role, profile: $0.device.profile) }
         }
     }
 
@@ -153,7 +156,6 @@ public final class SessionServer: Sendable {
     public func addLease(_ lease: SessionLease) throws(SessionServerError) {
         let path = lease.socketPath
         let manifest = Self.manifest(of: lease)
-        let filterDevices = lease.devices.map { InputFilter.Device(role: $0.role, profile: $0.device.profile) }
         try state.withLock { (state: inout State) throws(SessionServerError) in
             guard !state.stopping else { throw SessionServerError(operation: "listen", path: path, errno: ESHUTDOWN, detail: "the session server is stopping") }
             guard state.leases[lease.id] == nil else {
@@ -179,7 +181,7 @@ public final class SessionServer: Sendable {
             }
             state.registrations[token] = .listener(lease.id)
             state.leases[lease.id] = LeaseEntry(
-                lease: lease, listener: listener, listenerToken: token, manifest: manifest, filterDevices: filterDevices)
+                lease: lease, listener: listener, listenerToken: token, manifest: manifest)
         }
         logger.info("session socket for lease \(lease.id) at \(path) (policy \(lease.policy.rawValue))")
     }
@@ -220,7 +222,6 @@ public final class SessionServer: Sendable {
             }
             entry.lease.devices = lease.devices
             entry.manifest = Self.manifest(of: entry.lease)
-            entry.filterDevices = lease.devices.map { InputFilter.Device(role: $0.role, profile: $0.device.profile) }
         }
     }
 

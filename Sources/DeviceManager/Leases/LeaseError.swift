@@ -1,10 +1,17 @@
+/// What a lease is busy with while a request changes it; others wait for it to finish.
+public enum LeaseOperation: String, Sendable {
+    case creating
+    case changingDevices = "changing its devices"
+    case releasing
+}
+
 /// Why a lease operation was refused or failed. Every case leaves nothing half-made behind.
 public enum LeaseError: Error, CustomStringConvertible, Sendable {
     /// A lease with this ID already exists (live, lost or still being made).
     case duplicate(FractalID)
     case notFound(FractalID)
     /// The lease is being created or released by another request.
-    case busy(FractalID, LeaseState)
+    case busy(FractalID, LeaseOperation)
     /// The configured limit of live leases is reached.
     case limitReached(limit: Int)
     case duplicateRole(DeviceRole)
@@ -35,7 +42,7 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
         case .notFound(let id):
             return "no lease with FractalID \(id)"
         case .busy(let id, let state):
-            return "lease \(id) is busy (\(state == .active ? "changing its devices" : state.rawValue)) with another request; try again when that finishes"
+            return "lease \(id) is busy (\(state.rawValue)) with another request; try again when that finishes"
         case .limitReached(let limit):
             return "the limit of \(limit) live leases is reached; release one, or raise --max-leases (the kernel has at most 1024 input device minors)"
         case .duplicateRole(let role):

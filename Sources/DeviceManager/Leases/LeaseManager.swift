@@ -45,7 +45,7 @@ public final class LeaseManager: Sendable {
     private struct State {
         var live: [FractalID: LiveLease] = [:]
         /// IDs being created or released right now, so concurrent requests for one ID don't race.
-        var busy: [FractalID: LeaseState] = [:]
+        var busy: [FractalID: LeaseOperation] = [:]
         /// Leases from before this process whose devices are gone; directories still in place.
         var lost: [FractalID: Lease] = [:]
         /// Leases being released: still reported (as `releasing`) until nothing of them is left.
@@ -388,7 +388,7 @@ public final class LeaseManager: Sendable {
         let outcome: Result<LiveLease, LeaseError> = state.withLock { state in
             if let busy = state.busy[id] { return .failure(.busy(id, busy)) }
             guard let live = state.live[id] else { return .failure(.notFound(id)) }
-            state.busy[id] = .active
+            state.busy[id] = .changingDevices
             return .success(live)
         }
         return try outcome.get()

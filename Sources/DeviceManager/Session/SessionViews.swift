@@ -17,9 +17,15 @@ public final class SessionViews: Sendable {
         var ueventSocket: Int32
     }
 
+    /// A device the view shows, with what was announced of it (so its withdrawal sends the same).
+    private struct Shown {
+        var device: LeasedDevice
+        var announcements: [UdevAnnouncement]
+    }
+
     private struct State {
         /// The plugged devices each lease's view shows, by lease.
-        var shown: [FractalID: [LeasedDevice]] = [:]
+        var shown: [FractalID: [Shown]] = [:]
         var attachments: [FractalID: [Attachment]] = [:]
         var sequenceNumber: UInt64 = 0
     }
@@ -42,11 +48,6 @@ public final class SessionViews: Sendable {
             case .releasing(let lease): withdrawAll(lease)
             }
         }
-    }
-
-    /// Whether containers hold fixed device grants for the lease (hot-plug then needs slots).
-    public func hasContainers(_ id: FractalID) -> Bool {
-        state.withLock { !($0.attachments[id] ?? []).isEmpty }
     }
 
     // MARK: Containers
@@ -72,26 +73,30 @@ public final class SessionViews: Sendable {
 
     private func update(_ lease: Lease) {
         guard let session = lease.session else { return }
-        let now = lease.pluggedDevices
         let (before, attachments) = state.withLock { state in
-            let before = state.shown[lease.id]
-            state.shown[lease.id] = now
-            return (before, state.attachments[lease.id] ?? [])
+            (state.shown[lease.id], state.attachments[lease.id] ?? [])
         }
         if before == nil { makeControlSocket(in: session.udevDirectory) }
-        let beforeRoles = Set((before ?? []).map(\.role))
-        let nowRoles = Set(now.map(\.role))
-        for device in (before ?? []) where !nowRoles.contains(device.role) {
-            withdraw(device, of: lease, from: attachments, session: session)
+        let nowRoles = Set(lease.pluggedDevices.map(\.role))
+        var shown: [Shown] = []
+        for old in before ?? [] {
+            if nowRoles.contains(old.device.role) {
+                shown.append(old)
+            } else {
+                withdraw(old, from: attachments, session: session)
+            }
         }
-        for device in now where !beforeRoles.contains(device.role) {
+        let beforeRoles = Set((before ?? []).map(\.device.role))
+        for device in lease.pluggedDevices where !beforeRoles.contains(device.role) {
             let announcements = writeRecords(device, of: lease, session: session)
+            shown.append(Shown(device: device, announcements: announcements))
             // At creation no container runs yet: it finds the records when it starts.
             for attachment in attachments {
                 for node in device.nodes { makeNode(node, in: attachment) }
                 announce(announcements, action: .add, to: attachment)
             }
         }
+        state.withLock { $0.shown[lease.id] = shown }
     }
 
     private func withdrawAll(_ lease: Lease) {
@@ -99,17 +104,16 @@ public final class SessionViews: Sendable {
         let (shown, attachments) = state.withLock { state in
             (state.shown.removeValue(forKey: lease.id) ?? [], state.attachments.removeValue(forKey: lease.id) ?? [])
         }
-        for device in shown { withdraw(device, of: lease, from: attachments, session: session) }
+        for device in shown { withdraw(device, from: attachments, session: session) }
         for attachment in attachments { close(attachment.ueventSocket) }
     }
 
-    private func withdraw(_ device: LeasedDevice, of lease: Lease, from attachments: [Attachment], session: SessionPaths) {
-        let announcements = self.announcements(device, of: lease)
+    private func withdraw(_ shown: Shown, from attachments: [Attachment], session: SessionPaths) {
         for attachment in attachments {
-            announce(announcements.reversed(), action: .remove, to: attachment)
-            for node in device.nodes { removeNode(node, in: attachment) }
+            announce(shown.announcements.reversed(), action: .remove, to: attachment)
+            for node in shown.device.nodes { removeNode(node, in: attachment) }
         }
-        for announcement in announcements {
+        for announcement in shown.announcements {
             unlink(session.udevDirectory + "/data/" + Self.databaseName(announcement))
         }
     }
@@ -162,20 +166,13 @@ public final class SessionViews: Sendable {
     /// running"): a socket file that nobody listens on is what a stopped udevd leaves too.
     private func makeControlSocket(in directory: String) {
         let path = directory + "/control"
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
         unlink(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        let fd = cfl_unix_listen(path, 1)
+        guard fd >= 0 else {
+            logger.warning("making \(path): \(String(cString: strerror(-fd)))")
+            return
         }
-        if bound != 0 { logger.warning("making \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
     }
 
     // MARK: Containers' /dev and netns
