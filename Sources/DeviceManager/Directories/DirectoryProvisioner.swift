@@ -13,6 +13,8 @@ import Glibc
 public struct DirectoryProvisioner: Sendable {
     /// The normalized allowed roots.
     public let allowedRoots: [String]
+    /// The caps on a tmpfs directory.
+    public let limits: DirectoryLimits
     private let roots: [LexicalPath]
 
     /// Mode of the directories made between a root and a session directory: traversable by
@@ -21,8 +23,10 @@ public struct DirectoryProvisioner: Sendable {
 
     /// Checks each root: absolute, existing, a real directory, with no symbolic link anywhere
     /// in its path (configure the directory a link points to instead).
-    public init(allowedRoots: [String]) throws(DirectoryError) {
+    public init(allowedRoots: [String], limits: DirectoryLimits = DirectoryLimits()) throws(DirectoryError) {
         guard !allowedRoots.isEmpty else { throw .invalidRoot("", reason: "no allowed roots are configured") }
+        if let problem = limits.problem { throw .invalidRequest("(the daemon's directory limits)", reason: problem) }
+        self.limits = limits
         var roots: [LexicalPath] = []
         for root in allowedRoots {
             let path: LexicalPath
@@ -70,6 +74,7 @@ public struct DirectoryProvisioner: Sendable {
         _ request: DirectoryRequest, for id: FractalID, adopting existing: ProvisionedDirectory? = nil
     ) throws(DirectoryError) -> ProvisionedDirectory {
         try request.validate()
+        if case .tmpfs = request.mount { _ = try limits.tmpfsCaps(for: request) }
         let target = try locate(template: request.template, id: id)
         if let existing {
             guard existing.id == id, existing.path == target.path.string, existing.root == target.root.string else {
@@ -332,8 +337,9 @@ public struct DirectoryProvisioner: Sendable {
         switch request.mount {
         case .none:
             return
-        case .tmpfs(let sizeBytes):
-            var options = "size=\(sizeBytes),mode=0\(String(request.mode, radix: 8))"
+        case .tmpfs:
+            let caps = try limits.tmpfsCaps(for: request)
+            var options = "size=\(caps.sizeBytes),nr_inodes=\(caps.inodes),mode=0\(String(request.mode, radix: 8))"
             if let owner = request.owner { options += ",uid=\(owner)" }
             if let group = request.group { options += ",gid=\(group)" }
             // The source names the session in /proc/self/mountinfo, for people and for reconcile.

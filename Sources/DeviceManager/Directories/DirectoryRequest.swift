@@ -1,21 +1,31 @@
 /// What, if anything, is mounted on a session directory.
 public enum DirectoryMount: Sendable, Equatable, Codable {
-    /// A plain directory on the filesystem it is made in.
+    /// A plain directory on the filesystem it is made in, with no cap: a session can fill that
+    /// filesystem (and the state database, if it shares it). Only on the operator's explicit
+    /// request (`plain`), at the operator's risk.
     case none
-    /// A fresh tmpfs capped at `sizeBytes`, so one session cannot fill the host's disk or memory.
-    case tmpfs(sizeBytes: UInt64)
+    /// A fresh tmpfs capped at `sizeBytes` bytes and `inodes` files, so one session cannot fill
+    /// the host's disk or memory; `nil` takes the daemon's default (`DirectoryLimits`). The default.
+    case tmpfs(sizeBytes: UInt64? = nil, inodes: UInt64? = nil)
     /// A bind mount of the directory `source` (an absolute path, which may hold the placeholder
-    /// and must be reached without symbolic links).
+    /// and must be reached without symbolic links). Capped only by what holds the source.
     case bind(source: String)
 
-    private enum CodingKeys: String, CodingKey { case type, sizeBytes, source }
+    /// A tmpfs with the daemon's default size and inode caps: what a request gets unless it says otherwise.
+    public static let capped = DirectoryMount.tmpfs()
 
-    /// JSON: `{"type": "none"}`, `{"type": "tmpfs", "sizeBytes": 67108864}`, `{"type": "bind", "source": "/srv/x"}`.
+    private enum CodingKeys: String, CodingKey { case type, sizeBytes, inodes, source }
+
+    /// JSON: `{"type": "none"}` (plain), `{"type": "tmpfs"}` or `{"type": "tmpfs", "sizeBytes": 67108864, "inodes": 4096}`,
+    /// `{"type": "bind", "source": "/srv/x"}`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .type) {
         case "none": self = .none
-        case "tmpfs": self = .tmpfs(sizeBytes: try container.decode(UInt64.self, forKey: .sizeBytes))
+        case "tmpfs":
+            self = .tmpfs(
+                sizeBytes: try container.decodeIfPresent(UInt64.self, forKey: .sizeBytes),
+                inodes: try container.decodeIfPresent(UInt64.self, forKey: .inodes))
         case "bind": self = .bind(source: try container.decode(String.self, forKey: .source))
         case let other:
             throw DecodingError.dataCorruptedError(
@@ -29,9 +39,10 @@ public enum DirectoryMount: Sendable, Equatable, Codable {
         switch self {
         case .none:
             try container.encode("none", forKey: .type)
-        case .tmpfs(let sizeBytes):
+        case .tmpfs(let sizeBytes, let inodes):
             try container.encode("tmpfs", forKey: .type)
-            try container.encode(sizeBytes, forKey: .sizeBytes)
+            try container.encodeIfPresent(sizeBytes, forKey: .sizeBytes)
+            try container.encodeIfPresent(inodes, forKey: .inodes)
         case .bind(let source):
             try container.encode("bind", forKey: .type)
             try container.encode(source, forKey: .source)
@@ -50,7 +61,7 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     public var owner: UInt32?
     /// The owning group ID; `nil` leaves it to the agent's group.
     public var group: UInt32?
-    /// What to mount on the directory.
+    /// What to mount on the directory; a tmpfs with the daemon's caps unless said otherwise.
     public var mount: DirectoryMount
     /// Mount read-only. Needs a mount.
     public var readOnly: Bool
@@ -66,11 +77,11 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     /// The mode used when none is given.
     public static let defaultMode: UInt32 = 0o750
 
-    /// A request with the defaults of the spec syntax: mode 0750, the agent's owner, no mount,
-    /// `nosuid,nodev` for any mount, removed on release.
+    /// A request with the defaults of the spec syntax: mode 0750, the agent's owner, a tmpfs
+    /// with the daemon's caps, `nosuid,nodev`, removed on release.
     public init(
         template: String, mode: UInt32 = DirectoryRequest.defaultMode, owner: UInt32? = nil, group: UInt32? = nil,
-        mount: DirectoryMount = .none, readOnly: Bool = false, noExec: Bool = false,
+        mount: DirectoryMount = .capped, readOnly: Bool = false, noExec: Bool = false,
         noSuid: Bool = true, noDev: Bool = true, keep: Bool = false
     ) {
         self.template = template
@@ -108,7 +119,7 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
             mode: mode,
             owner: try container.decodeIfPresent(UInt32.self, forKey: .owner),
             group: try container.decodeIfPresent(UInt32.self, forKey: .group),
-            mount: try container.decodeIfPresent(DirectoryMount.self, forKey: .mount) ?? .none,
+            mount: try container.decodeIfPresent(DirectoryMount.self, forKey: .mount) ?? .capped,
             readOnly: try container.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false,
             noExec: try container.decodeIfPresent(Bool.self, forKey: .noExec) ?? false,
             noSuid: try container.decodeIfPresent(Bool.self, forKey: .noSuid) ?? true,
@@ -118,8 +129,9 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
 
     /// Checks what can be checked without the filesystem: the template is absolute, has a
     /// placeholder and no `.`/`..`; a bind source is absolute without `.`/`..`; the mode fits;
-    /// a tmpfs has a size; `ro` and `noexec` come with a mount (without one they would promise
-    /// a protection nothing enforces).
+    /// a tmpfs's caps, when given, are above zero; `ro` and `noexec` come with a mount (without
+    /// one they would promise a protection nothing enforces). The caps' maximums are the
+    /// provisioner's to check (`DirectoryLimits`).
     public func validate() throws(DirectoryError) {
         _ = try LexicalPath(template, naming: template)
         guard Placeholder.containsPlaceholder(template) else { throw .noPlaceholder(template) }
@@ -129,11 +141,12 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
         switch mount {
         case .none:
             if readOnly || noExec {
-                throw .invalidRequest(template, reason: "'ro' and 'noexec' need a mount: add tmpfs=SIZE or bind=SOURCE")
+                throw .invalidRequest(template, reason: "'ro' and 'noexec' need a mount: leave out 'plain', or add bind=SOURCE")
             }
-        case .tmpfs(let sizeBytes):
-            // tmpfs reads size=0 as "no limit", the opposite of what a cap is for.
-            guard sizeBytes > 0 else { throw .invalidRequest(template, reason: "a tmpfs needs a size above zero") }
+        case .tmpfs(let sizeBytes, let inodes):
+            // tmpfs reads size=0 and nr_inodes=0 as "no limit", the opposite of what a cap is for.
+            guard sizeBytes != 0 else { throw .invalidRequest(template, reason: "a tmpfs needs a size above zero") }
+            guard inodes != 0 else { throw .invalidRequest(template, reason: "a tmpfs needs an inode count above zero") }
         case .bind(let source):
             _ = try LexicalPath(source, naming: source)
         }
@@ -144,10 +157,15 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     ///     TEMPLATE[,OPTION]...
     ///
     /// `TEMPLATE` is an absolute path holding `%%FRACTAL_ID_PLACEHOLDER%%`; it runs to the first
-    /// comma, so it cannot itself hold one. Each `OPTION` is one of:
+    /// comma, so it cannot itself hold one. Without a mount option the directory is a tmpfs with
+    /// the daemon's size and inode caps (`--directory-size`, `--directory-inodes`). Each `OPTION` is one of:
     ///
-    /// - `tmpfs=SIZE`: mount a tmpfs capped at `SIZE` bytes; `SIZE` is digits with an optional
-    ///   `K`, `M` or `G` suffix (powers of 1024, either case), e.g. `64M`.
+    /// - `tmpfs=SIZE`: cap the tmpfs at `SIZE` bytes instead; `SIZE` is digits with an optional
+    ///   `K`, `M` or `G` suffix (powers of 1024, either case), e.g. `64M`; at most the daemon's
+    ///   `--directory-max-size`.
+    /// - `inodes=COUNT`: cap the tmpfs at `COUNT` files and directories instead (at most `--directory-max-inodes`).
+    /// - `plain`: no tmpfs, a plain directory on the filesystem it is made in, with no cap: the
+    ///   session can fill that filesystem. At the operator's own risk.
     /// - `bind=SOURCE`: bind-mount the directory `SOURCE` (absolute; may hold the placeholder).
     /// - `mode=OCTAL`: permission bits, e.g. `0750` or `750` (default `0750`).
     /// - `owner=UID` or `owner=UID:GID`, `group=GID`: numeric IDs (default: the agent's).
@@ -156,7 +174,8 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     /// - `suid` / `nosuid`, `dev` / `nodev`: honour set-user-ID bits / device files (default `nosuid`, `nodev`).
     /// - `keep`: leave the directory in place when the session ends (mounts are still undone).
     ///
-    /// `tmpfs` and `bind` exclude each other; no option may be given twice, nor with its opposite.
+    /// `tmpfs`, `plain` and `bind` exclude each other, and `inodes` goes only with a tmpfs; no
+    /// option may be given twice, nor with its opposite.
     /// Example: `/srv/fractal/%%FRACTAL_ID_PLACEHOLDER%%/cache,tmpfs=64M,mode=0700,owner=1000:1000,noexec`.
     public static func parse(_ spec: String) throws(DirectoryError) -> DirectoryRequest {
         let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -165,6 +184,9 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
         }
         var request = DirectoryRequest(template: template)
         var seen: Set<String> = []
+        // `inodes` may come before or after `tmpfs=`, but not with `plain` or `bind`.
+        var inodes: UInt64?
+        var inodesAllowed = true
         func once(_ key: String, _ group: String) throws(DirectoryError) {
             guard seen.insert(group).inserted else {
                 throw .invalidSpec(spec, reason: "'\(key)' repeats or contradicts an earlier option")
@@ -190,9 +212,26 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
             switch key {
             case "tmpfs":
                 try once(key, "mount")
-                request.mount = .tmpfs(sizeBytes: try parseSize(try required(), spec: spec))
+                inodesAllowed = true
+                request.mount = .tmpfs(sizeBytes: try parseSize(try required(), spec: spec), inodes: inodes)
+            case "inodes":
+                try once(key, "inodes")
+                let text = try required()
+                guard isDigits(text), let count = UInt64(text), count > 0 else {
+                    throw .invalidSpec(spec, reason: "inodes '\(text)' is not a positive number")
+                }
+                guard inodesAllowed else { throw .invalidSpec(spec, reason: "'inodes' caps a tmpfs; it does not go with 'plain' or 'bind'") }
+                inodes = count
+                if case .tmpfs(let sizeBytes, _) = request.mount { request.mount = .tmpfs(sizeBytes: sizeBytes, inodes: count) }
+            case "plain":
+                try flag(); try once(key, "mount")
+                guard inodes == nil else { throw .invalidSpec(spec, reason: "'inodes' caps a tmpfs; it does not go with 'plain' or 'bind'") }
+                inodesAllowed = false
+                request.mount = .none
             case "bind":
                 try once(key, "mount")
+                guard inodes == nil else { throw .invalidSpec(spec, reason: "'inodes' caps a tmpfs; it does not go with 'plain' or 'bind'") }
+                inodesAllowed = false
                 request.mount = .bind(source: try required())
             case "mode":
                 try once(key, "mode")
@@ -249,8 +288,10 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     public var spec: String {
         var parts = [template]
         switch mount {
-        case .none: break
-        case .tmpfs(let sizeBytes): parts.append("tmpfs=\(Self.formatSize(sizeBytes))")
+        case .none: parts.append("plain")
+        case .tmpfs(let sizeBytes, let inodes):
+            if let sizeBytes { parts.append("tmpfs=\(Self.formatSize(sizeBytes))") }
+            if let inodes { parts.append("inodes=\(inodes)") }
         case .bind(let source): parts.append("bind=\(source)")
         }
         if mode != Self.defaultMode { parts.append("mode=0" + String(mode, radix: 8)) }
@@ -266,7 +307,7 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
 
     private static let sizeUnits: [(suffix: Character, shift: UInt64)] = [("G", 30), ("M", 20), ("K", 10)]
 
-    private static func parseSize(_ text: String, spec: String) throws(DirectoryError) -> UInt64 {
+    static func parseSize(_ text: String, spec: String) throws(DirectoryError) -> UInt64 {
         var digits = Substring(text)
         var shift: UInt64 = 0
         if let last = digits.last, let unit = sizeUnits.first(where: { String($0.suffix) == last.uppercased() }) {
@@ -281,7 +322,8 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
         return bytes
     }
 
-    private static func formatSize(_ bytes: UInt64) -> String {
+    /// `64M` for 64 MiB: the size in `parse`'s syntax, for messages and `spec`.
+    static func formatSize(_ bytes: UInt64) -> String {
         for unit in sizeUnits where bytes % (1 << unit.shift) == 0 {
             return "\(bytes >> unit.shift)\(unit.suffix)"
         }

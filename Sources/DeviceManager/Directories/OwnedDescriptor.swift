@@ -14,6 +14,13 @@ struct OwnedDescriptor: ~Copyable {
 
     deinit { _ = close(raw) }
 
+    /// Hands the descriptor over to the caller, who closes it.
+    consuming func take() -> Int32 {
+        let raw = raw
+        discard self
+        return raw
+    }
+
     /// `/proc/self/fd/N`: names exactly the file this descriptor holds, for calls that take only
     /// paths (mount, umount2), so no path can be swapped under them.
     var procPath: String { "/proc/self/fd/\(raw)" }
@@ -27,8 +34,13 @@ struct OwnedDescriptor: ~Copyable {
     /// magic link anywhere on the way, so nothing planted or raced in can lead elsewhere.
     /// `extraResolve` adds rules (e.g. `CFL_RESOLVE_NO_XDEV`).
     func openBeneath(_ relative: UnsafePointer<CChar>, flags: Int32, extraResolve: Int32 = 0) throws(SystemCallError) -> OwnedDescriptor {
+        try Self.openBeneath(relative, in: raw, flags: flags, extraResolve: extraResolve)
+    }
+
+    /// `openBeneath` from a directory descriptor held elsewhere (`raw` stays its holder's).
+    static func openBeneath(_ relative: UnsafePointer<CChar>, in raw: Int32, flags: Int32, extraResolve: Int32 = 0) throws(SystemCallError) -> OwnedDescriptor {
         let strict = CFL_RESOLVE_BENEATH | CFL_RESOLVE_NO_SYMLINKS | CFL_RESOLVE_NO_MAGICLINKS
-        return try Self.openat2(raw, relative, flags: flags, resolve: strict | extraResolve)
+        return try openat2(raw, relative, flags: flags, resolve: strict | extraResolve)
     }
 
     /// `openBeneath`, with a failure told as the error a person reads, naming `path`.

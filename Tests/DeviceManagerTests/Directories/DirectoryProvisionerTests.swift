@@ -39,21 +39,21 @@ import Testing
         let root = temporary.path
         let provisioner = try DirectoryProvisioner(allowedRoots: [root])
         #expect(throws: DirectoryError.noPlaceholder(root + "/shared")) {
-            try provisioner.provision(DirectoryRequest(template: root + "/shared"), for: id)
+            try provisioner.provision(DirectoryRequest(template: root + "/shared", mount: .none), for: id)
         }
         #expect(throws: DirectoryError.notAbsolute("tmp/\(placeholder)")) {
-            try provisioner.provision(DirectoryRequest(template: "tmp/\(placeholder)"), for: id)
+            try provisioner.provision(DirectoryRequest(template: "tmp/\(placeholder)", mount: .none), for: id)
         }
         let climbing = root + "/../etc/\(placeholder)"
         #expect(throws: DirectoryError.dotDotComponent(climbing)) {
-            try provisioner.provision(DirectoryRequest(template: climbing), for: id)
+            try provisioner.provision(DirectoryRequest(template: climbing, mount: .none), for: id)
         }
         #expect(throws: DirectoryError.outsideAllowedRoots("/etc/session-1", roots: [root])) {
-            try provisioner.provision(DirectoryRequest(template: "/etc/\(placeholder)"), for: id)
+            try provisioner.provision(DirectoryRequest(template: "/etc/\(placeholder)", mount: .none), for: id)
         }
         // A sibling whose name merely starts with the root's is not below it.
         #expect(throws: DirectoryError.outsideAllowedRoots(root + "x/session-1", roots: [root])) {
-            try provisioner.provision(DirectoryRequest(template: root + "x/\(placeholder)"), for: id)
+            try provisioner.provision(DirectoryRequest(template: root + "x/\(placeholder)", mount: .none), for: id)
         }
         #expect(temporary.listing().isEmpty)
     }
@@ -71,7 +71,7 @@ import Testing
         let temporary = try TemporaryDirectory()
         let inner = try temporary.makeDirectory("inner")
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path, inner])
-        let made = try provisioner.provision(DirectoryRequest(template: inner + "/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: inner + "/\(placeholder)", mount: .none), for: id)
         #expect(made.root == inner)
         try provisioner.release(made)
     }
@@ -85,7 +85,7 @@ import Testing
         // Root may give the directory away; anyone else can only name their own IDs.
         let (owner, group) = geteuid() == 0 ? (UInt32(4242), UInt32(4343)) : (geteuid(), getegid())
         let request = DirectoryRequest(
-            template: temporary.path + "/pre/new/\(placeholder)/data", mode: 0o2751, owner: owner, group: group)
+            template: temporary.path + "/pre/new/\(placeholder)/data", mode: 0o2751, owner: owner, group: group, mount: .none)
         let made = try provisioner.provision(request, for: id)
 
         let path = temporary.path + "/pre/new/session-1/data"
@@ -108,7 +108,7 @@ import Testing
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
         let made = try provisioner.provision(
-            DirectoryRequest(template: temporary.path + "/%%FRACTAL_CONTAINER_SPECIFIC_DIR_PLACEHOLDER%%"), for: id)
+            DirectoryRequest(template: temporary.path + "/%%FRACTAL_CONTAINER_SPECIFIC_DIR_PLACEHOLDER%%", mount: .none), for: id)
         #expect(made.path == temporary.path + "/session-1")
         #expect(made.createdIntermediates.isEmpty)
         try provisioner.release(made)
@@ -121,7 +121,7 @@ import Testing
         let outside = try temporary.makeDirectory("outside")
         try temporary.write("outside/precious", "keep me")
         let provisioner = try DirectoryProvisioner(allowedRoots: [root])
-        let made = try provisioner.provision(DirectoryRequest(template: root + "/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: root + "/\(placeholder)", mount: .none), for: id)
 
         // What a session might leave: nested files, links out (to a directory and to a file),
         // an unreadable directory, a name that is not UTF-8.
@@ -143,7 +143,7 @@ import Testing
     @Test func keepKeepsAndCanBeOverridden() throws {
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let kept = try provisioner.provision(DirectoryRequest(template: temporary.path + "/k/\(placeholder)", keep: true), for: id)
+        let kept = try provisioner.provision(DirectoryRequest(template: temporary.path + "/k/\(placeholder)", mount: .none, keep: true), for: id)
         #expect(kept.keep)
         try temporary.write("k/session-1/state")
         try provisioner.release(kept)
@@ -152,7 +152,7 @@ import Testing
         #expect(temporary.listing().isEmpty)
 
         let other = try FractalID("session-2")
-        let plain = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)"), for: other)
+        let plain = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)", mount: .none), for: other)
         try provisioner.release(plain, keep: true)
         #expect(temporary.listing() == ["session-2"])
     }
@@ -160,19 +160,19 @@ import Testing
     @Test func releaseIsIdempotent() throws {
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/b/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/b/\(placeholder)", mount: .none), for: id)
         try provisioner.release(made)
         try provisioner.release(made)
         #expect(temporary.listing().isEmpty)
 
         // Only the directory itself gone, its parent (the root) still there.
-        let leafOnly = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)"), for: id)
+        let leafOnly = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)", mount: .none), for: id)
         try provisioner.release(leafOnly)
         try provisioner.release(leafOnly)
         #expect(temporary.listing().isEmpty)
 
         // Gone behind our back, wholly or in part.
-        let again = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/b/\(placeholder)"), for: id)
+        let again = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/b/\(placeholder)", mount: .none), for: id)
         try FileManager.default.removeItem(atPath: temporary.path + "/a/b")
         try provisioner.release(again)
         #expect(temporary.listing().isEmpty)
@@ -182,8 +182,8 @@ import Testing
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
         let template = temporary.path + "/sessions/\(placeholder)"
-        let first = try provisioner.provision(DirectoryRequest(template: template), for: id)
-        let second = try provisioner.provision(DirectoryRequest(template: template), for: FractalID("session-2"))
+        let first = try provisioner.provision(DirectoryRequest(template: template, mount: .none), for: id)
+        let second = try provisioner.provision(DirectoryRequest(template: template, mount: .none), for: FractalID("session-2"))
         #expect(first.createdIntermediates == [temporary.path + "/sessions"])
         #expect(second.createdIntermediates.isEmpty)
         try provisioner.release(first)
@@ -195,7 +195,7 @@ import Testing
     @Test func refusesADirectoryThatExistsUnlessItIsRecordedAsOurs() throws {
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let request = DirectoryRequest(template: temporary.path + "/x/\(placeholder)")
+        let request = DirectoryRequest(template: temporary.path + "/x/\(placeholder)", mount: .none)
         let made = try provisioner.provision(request, for: id)
         try temporary.write("x/session-1/state")
 
@@ -222,7 +222,7 @@ import Testing
 
         for template in [root + "/real/link/\(placeholder)", root + "/real/link/deeper/\(placeholder)"] {
             #expect(throws: DirectoryError.symlinkInPath(root + "/real/link")) {
-                try provisioner.provision(DirectoryRequest(template: template), for: id)
+                try provisioner.provision(DirectoryRequest(template: template, mount: .none), for: id)
             }
         }
         #expect(temporary.listing() == before)
@@ -235,7 +235,7 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: temporary.path + "/link", withDestinationPath: "target")
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
         #expect(throws: DirectoryError.symlinkInPath(temporary.path + "/link")) {
-            try provisioner.provision(DirectoryRequest(template: temporary.path + "/link/\(placeholder)"), for: id)
+            try provisioner.provision(DirectoryRequest(template: temporary.path + "/link/\(placeholder)", mount: .none), for: id)
         }
         #expect(temporary.listing() == ["link", "target"])
     }
@@ -246,7 +246,7 @@ import Testing
         let outside = try temporary.makeDirectory("outside")
         try FileManager.default.createSymbolicLink(atPath: root + "/session-1", withDestinationPath: outside)
         let provisioner = try DirectoryProvisioner(allowedRoots: [root])
-        let request = DirectoryRequest(template: root + "/\(placeholder)", mode: 0o777)
+        let request = DirectoryRequest(template: root + "/\(placeholder)", mode: 0o777, mount: .none)
         #expect(throws: DirectoryError.alreadyExists(root + "/session-1")) { try provisioner.provision(request, for: id) }
         // Even a record claiming it does not make the provisioner follow it.
         let forged = ProvisionedDirectory(id: id, path: root + "/session-1", root: root, createdIntermediates: [], mount: nil, keep: false)
@@ -264,7 +264,7 @@ import Testing
         try temporary.write("file")
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
         #expect(throws: DirectoryError.notADirectory(temporary.path + "/file")) {
-            try provisioner.provision(DirectoryRequest(template: temporary.path + "/file/\(placeholder)"), for: id)
+            try provisioner.provision(DirectoryRequest(template: temporary.path + "/file/\(placeholder)", mount: .none), for: id)
         }
         #expect(temporary.listing() == ["file"])
     }
@@ -323,7 +323,7 @@ import Testing
     @Test func recordsRoundTripThroughJSON() throws {
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/a/\(placeholder)", mount: .none), for: id)
         let decoded = try JSONDecoder().decode(ProvisionedDirectory.self, from: JSONEncoder().encode(made))
         #expect(decoded == made)
         try provisioner.release(decoded)
@@ -339,7 +339,7 @@ import Testing
                 group.addTask {
                     // Rounds, so releases remove shared parents while others walk through them.
                     for _ in 0..<20 {
-                        let made = try provisioner.provision(DirectoryRequest(template: template), for: FractalID("s\(index)"))
+                        let made = try provisioner.provision(DirectoryRequest(template: template, mount: .none), for: FractalID("s\(index)"))
                         try provisioner.release(made)
                     }
                 }

@@ -10,7 +10,8 @@ import Testing
         #expect(request == DirectoryRequest(template: Self.template))
         #expect(request.mode == 0o750)
         #expect(request.owner == nil && request.group == nil)
-        #expect(request.mount == .none)
+        // A tmpfs with the daemon's caps: a session cannot fill the filesystem the directory is made in.
+        #expect(request.mount == .tmpfs(sizeBytes: nil, inodes: nil))
         #expect(!request.readOnly && !request.noExec && request.noSuid && request.noDev && !request.keep)
     }
 
@@ -20,6 +21,17 @@ import Testing
         #expect(request.mode == 0o700)
         #expect(request.owner == 1000 && request.group == 1001)
         #expect(request.readOnly && request.noExec && !request.noSuid && !request.noDev && request.keep)
+    }
+
+    @Test func parsesInodesPlainAndTheCapsOfADefaultTmpfs() throws {
+        #expect(try DirectoryRequest.parse(Self.template + ",inodes=4096").mount == .tmpfs(sizeBytes: nil, inodes: 4096))
+        #expect(try DirectoryRequest.parse(Self.template + ",inodes=10,tmpfs=1M").mount == .tmpfs(sizeBytes: 1 << 20, inodes: 10))
+        #expect(try DirectoryRequest.parse(Self.template + ",tmpfs=1M,inodes=10").mount == .tmpfs(sizeBytes: 1 << 20, inodes: 10))
+        let plain = try DirectoryRequest.parse(Self.template + ",plain,mode=0700")
+        #expect(plain.mount == DirectoryMount.none && plain.mode == 0o700)
+        // On a tmpfs (the default) ro and noexec have a mount to enforce them.
+        let readOnly = try DirectoryRequest.parse(Self.template + ",ro,noexec")
+        #expect(readOnly.readOnly && readOnly.noExec && readOnly.mount == .capped)
     }
 
     @Test func parsesABindSourceAndASeparateGroup() throws {
@@ -45,6 +57,10 @@ import Testing
         "TEMPLATE,group=x", "TEMPLATE,tmpfs=1M,bind=/x", "TEMPLATE,tmpfs=1M,tmpfs=2M", "TEMPLATE,tmpfs=1M,ro,rw",
         "TEMPLATE,tmpfs=1M,ro,ro", "TEMPLATE,tmpfs=1M,exec,noexec", "TEMPLATE,keep,keep", "TEMPLATE,keep=yes",
         "TEMPLATE,ro=1", "TEMPLATE,size=1M", "TEMPLATE,bind=", "TEMPLATE,RO",
+        "TEMPLATE,inodes", "TEMPLATE,inodes=", "TEMPLATE,inodes=0", "TEMPLATE,inodes=-1", "TEMPLATE,inodes=1K",
+        "TEMPLATE,inodes=1,inodes=2", "TEMPLATE,plain,inodes=5", "TEMPLATE,inodes=5,plain", "TEMPLATE,bind=/x,inodes=5",
+        "TEMPLATE,inodes=5,bind=/x", "TEMPLATE,plain,tmpfs=1M", "TEMPLATE,tmpfs=1M,plain", "TEMPLATE,plain,bind=/x",
+        "TEMPLATE,plain,plain", "TEMPLATE,plain=1",
     ])
     func refusesMalformedSpecs(spec: String) {
         let spec = spec.replacing("TEMPLATE", with: Self.template)
@@ -71,7 +87,7 @@ import Testing
     }
 
     @Test func refusesReadOnlyOrNoExecWithoutAMount() {
-        for spec in [Self.template + ",ro", Self.template + ",noexec"] {
+        for spec in [Self.template + ",plain,ro", Self.template + ",plain,noexec"] {
             #expect {
                 try DirectoryRequest.parse(spec)
             } throws: { error in
@@ -88,6 +104,7 @@ import Testing
 
     @Test func validateRefusesAZeroSizeTmpfsAndModeBitsAboveSeventySevenSeventySeven() {
         #expect(throws: DirectoryError.self) { try DirectoryRequest(template: Self.template, mount: .tmpfs(sizeBytes: 0)).validate() }
+        #expect(throws: DirectoryError.self) { try DirectoryRequest(template: Self.template, mount: .tmpfs(inodes: 0)).validate() }
         #expect(throws: DirectoryError.self) { try DirectoryRequest(template: Self.template, mode: 0o10000).validate() }
     }
 
@@ -97,6 +114,9 @@ import Testing
         "/srv/%%FRACTAL_ID_PLACEHOLDER%%,bind=/data/x,mode=0755",
         "/srv/%%FRACTAL_ID_PLACEHOLDER%%,tmpfs=1000",
         "/srv/%%FRACTAL_ID_PLACEHOLDER%%,tmpfs=1536K",
+        "/srv/%%FRACTAL_ID_PLACEHOLDER%%,tmpfs=2G,inodes=100",
+        "/srv/%%FRACTAL_ID_PLACEHOLDER%%,inodes=100",
+        "/srv/%%FRACTAL_ID_PLACEHOLDER%%,plain,mode=0700,keep",
     ])
     func specRoundTrips(spec: String) throws {
         let request = try DirectoryRequest.parse(spec)
@@ -122,7 +142,7 @@ import Testing
     }
 
     @Test func roundTripsThroughJSON() throws {
-        for mount in [DirectoryMount.none, .tmpfs(sizeBytes: 4096), .bind(source: "/data")] {
+        for mount in [DirectoryMount.none, .capped, .tmpfs(sizeBytes: 4096), .tmpfs(inodes: 7), .bind(source: "/data")] {
             let request = DirectoryRequest(template: Self.template, mode: 0o700, owner: 1, group: 2, mount: mount, keep: true)
             let data = try JSONEncoder().encode(request)
             #expect(try JSONDecoder().decode(DirectoryRequest.self, from: data) == request)
@@ -134,7 +154,31 @@ import Testing
         encoder.outputFormatting = .sortedKeys
         let tmpfs = String(decoding: try encoder.encode(DirectoryMount.tmpfs(sizeBytes: 1024)), as: UTF8.self)
         #expect(tmpfs == #"{"sizeBytes":1024,"type":"tmpfs"}"#)
+        #expect(String(decoding: try encoder.encode(DirectoryMount.capped), as: UTF8.self) == #"{"type":"tmpfs"}"#)
+        #expect(try JSONDecoder().decode(DirectoryMount.self, from: Data(#"{"type":"none"}"#.utf8)) == DirectoryMount.none)
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(DirectoryMount.self, from: Data(#"{"type":"nfs"}"#.utf8)) }
+    }
+
+    @Test func limitsFillInTheDefaultsAndRefuseMoreThanTheMaximum() throws {
+        let limits = DirectoryLimits(defaultSizeBytes: 1 << 30, defaultInodes: 65536, maximumSizeBytes: 4 << 30)
+        #expect(limits.maximumInodes == 65536)
+        #expect(limits.problem == nil)
+        let caps = try limits.tmpfsCaps(for: try DirectoryRequest.parse(Self.template))
+        #expect(caps.sizeBytes == 1 << 30 && caps.inodes == 65536)
+        let smaller = try limits.tmpfsCaps(for: try DirectoryRequest.parse(Self.template + ",tmpfs=64M,inodes=100"))
+        #expect(smaller.sizeBytes == 64 << 20 && smaller.inodes == 100)
+        #expect(try limits.tmpfsCaps(for: try DirectoryRequest.parse(Self.template + ",tmpfs=4G")).sizeBytes == 4 << 30)
+        for spec in [",tmpfs=5G", ",inodes=65537"] {
+            #expect {
+                try limits.tmpfsCaps(for: try DirectoryRequest.parse(Self.template + spec))
+            } throws: { error in
+                guard case .invalidRequest(let template, let reason) = error as? DirectoryError else { return false }
+                return template == Self.template && reason.contains("operator's maximum") && reason.contains("--directory-max-")
+            }
+        }
+        #expect(DirectoryLimits(defaultSizeBytes: 2 << 30, maximumSizeBytes: 1 << 30).problem != nil)
+        #expect(DirectoryLimits(defaultInodes: 0).problem != nil)
+        #expect(throws: DirectoryError.self) { try DirectoryProvisioner(allowedRoots: ["/tmp"], limits: DirectoryLimits(defaultSizeBytes: 0)) }
     }
 
     @Test func errorsSayWhatToDo() {

@@ -21,7 +21,8 @@ final class LeaseScratch {
             udevTimeout: .seconds(2), uinputPath: uinput))
     }
 
-    func directory(_ suffix: String = "") throws -> DirectoryRequest {
+    /// Plain by default: host tests make no mounts (the VM tests cover the tmpfs caps).
+    func directory(_ suffix: String = ",plain") throws -> DirectoryRequest {
         try DirectoryRequest.parse(root + "/%%FRACTAL_ID_PLACEHOLDER%%" + suffix)
     }
 

@@ -184,7 +184,7 @@ import Testing
         try requireVM()
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)", mount: .none), for: id)
         let inner = try temporary.makeDirectory("vm-session/inner")
         #expect(mount("other", inner, "tmpfs", 0, "size=64k") == 0)
         try temporary.write("vm-session/inner/theirs")
@@ -201,7 +201,7 @@ import Testing
         try requireVM()
         let temporary = try TemporaryDirectory()
         let provisioner = try DirectoryProvisioner(allowedRoots: [temporary.path])
-        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)"), for: id)
+        let made = try provisioner.provision(DirectoryRequest(template: temporary.path + "/\(placeholder)", mount: .none), for: id)
         #expect(mount("other", made.path, "tmpfs", 0, "size=64k") == 0)
         try temporary.write("vm-session/theirs")
 
