@@ -16,8 +16,9 @@ extension DeviceProfile {
     }
 
     /// A full PC keyboard: every assigned key from KEY_ESC to KEY_MICMUTE (letters, F1–F24,
-    /// keypad, media, power and brightness keys), the Num/Caps/Scroll Lock LEDs, scan codes
-    /// and kernel autorepeat.
+    /// keypad, media and brightness keys) but the keys that act on the host (`HostActingKeys`:
+    /// SysRq, power and radio keys), the Num/Caps/Scroll Lock LEDs, scan codes and kernel
+    /// autorepeat.
     public static let keyboard = DeviceProfile(
         name: "Fractal Virtual Keyboard",
         bus: UInt16(BUS_VIRTUAL),
@@ -26,9 +27,9 @@ extension DeviceProfile {
         version: 0x0001,
         codes: [
             // 84 and 195...199 have no key assigned.
-            UInt16(EV_KEY): codes(KEY_ESC...KEY_KPDOT)
+            UInt16(EV_KEY): (codes(KEY_ESC...KEY_KPDOT)
                 + codes(KEY_ZENKAKUHANKAKU...KEY_F24)
-                + codes(KEY_PLAYCD...KEY_MICMUTE),
+                + codes(KEY_PLAYCD...KEY_MICMUTE)).filter { !HostActingKeys.all.contains($0) },
             UInt16(EV_MSC): codes(MSC_SCAN),
             UInt16(EV_LED): codes(LED_NUML, LED_CAPSL, LED_SCROLLL),
             UInt16(EV_REP): [],

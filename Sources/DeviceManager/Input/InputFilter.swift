@@ -140,11 +140,10 @@ public struct InputFilter: Sendable {
         suppressed = devices.map { _ in Bits(count: Self.keyCount) }
     }
 
-    /// logind's power, suspend, hibernate, wake and reboot keys.
-    public static let powerKeys: Set<UInt16> = [
-        UInt16(KEY_POWER), UInt16(KEY_POWER2), UInt16(KEY_SLEEP), UInt16(KEY_SUSPEND),
-        UInt16(KEY_WAKEUP), UInt16(KEY_RESTART),
-    ]
+    /// Keys that act on the host, not the session: no built-in profile declares them, so the
+    /// kernel refuses them from every source (this filter, a handed-off fd, a write(2) to the
+    /// event node inside the container); the filter names them for a clearer error.
+    public static var powerKeys: Set<UInt16> { HostActingKeys.power.union(HostActingKeys.radio) }
     /// Keys that with Ctrl+Alt switch VTs, reboot (Delete, keypad Delete) or kill X (Backspace).
     public static let ctrlAltKeys: Set<UInt16> = Set(
         [UInt16(KEY_DELETE), UInt16(KEY_KPDOT), UInt16(KEY_BACKSPACE)]
@@ -193,7 +192,11 @@ public struct InputFilter: Sendable {
         let key = UInt16(EV_KEY)
         for event in events {
             var reason: DropReason?
-            if !device.accepts(event) {
+            if event.type == key, event.code == HostActingKeys.sysrq {
+                reason = .sysrq
+            } else if event.type == key, Self.powerKeys.contains(event.code) {
+                reason = .powerKey
+            } else if !device.accepts(event) {
                 reason = .capability
             } else if event.type == key {
                 if event.value < 0 || event.value > 2 {
@@ -217,8 +220,6 @@ public struct InputFilter: Sendable {
 
     private mutating func policyDrop(_ event: InputEvent, device index: Int, elsewhere: Modifiers) -> DropReason? {
         let code = event.code
-        if code == UInt16(KEY_SYSRQ) { return .sysrq }
-        if Self.powerKeys.contains(code) { return .powerKey }
         if suppressed[index].contains(Int(code)) {
             if event.value == 0 { suppressed[index].remove(Int(code)) }
             return .ctrlAlt
@@ -290,17 +291,15 @@ struct Bits: Sendable, Equatable {
 extension InputPolicy {
     /// Why this policy keeps a device's uinput fd from a session client, or nil to hand it off.
     ///
-    /// The kernel drops codes a device did not declare, so an fd can only send what its profile
-    /// has; a keyboard (any key below BTN_MISC) could send what `default` filters.
+    /// A uinput fd is the daemon's own file: whoever holds it can UI_DEV_DESTROY the device and
+    /// UI_DEV_SETUP/UI_DEV_CREATE it again as any device (a keyboard with SysRq and power keys,
+    /// another lease's phys). No ioctl filter exists for it, so only `trusted` gets one.
     public func withholdReason(role: DeviceRole, profile: DeviceProfile) -> String? {
         switch self {
         case .trusted:
             return nil
-        case .standard:
-            let hasKeyboardKeys = (profile.codes[UInt16(EV_KEY)] ?? []).contains { $0 < UInt16(BTN_MISC) }
-            return hasKeyboardKeys ? "policy default filters this keyboard; inject through the socket" : nil
-        case .gamepadOnly:
-            return role == .gamepad ? nil : "policy gamepad-only hands off gamepads only"
+        case .standard, .gamepadOnly:
+            return "policy \(rawValue) hands off no uinput fd (its holder could recreate the device as a host keyboard); inject with EVENTS"
         }
     }
 }

@@ -19,9 +19,12 @@ import Testing
     @Test func keyboardHasEveryPCKeyAndItsLEDs() {
         let keys = Set(DeviceProfile.keyboard.codes[UInt16(EV_KEY)] ?? [])
         for key in [KEY_ESC, KEY_A, KEY_ENTER, KEY_F1, KEY_F12, KEY_F13, KEY_F24, KEY_KPDOT, KEY_ZENKAKUHANKAKU,
-                    KEY_MUTE, KEY_VOLUMEUP, KEY_PLAYPAUSE, KEY_POWER, KEY_SLEEP, KEY_BRIGHTNESSUP, KEY_MICMUTE] {
+                    KEY_MUTE, KEY_VOLUMEUP, KEY_PLAYPAUSE, KEY_PRINT, KEY_BRIGHTNESSUP, KEY_MICMUTE] {
             #expect(keys.contains(UInt16(key)), "missing \(key)")
         }
+        // Keys the host acts on are not declared: the kernel then refuses them from any writer.
+        for hostKey in HostActingKeys.all { #expect(!keys.contains(hostKey), "host key \(hostKey) declared") }
+        #expect(HostActingKeys.all.isSuperset(of: [UInt16(KEY_SYSRQ), UInt16(KEY_POWER), UInt16(KEY_SLEEP), UInt16(KEY_RFKILL)]))
         // Unassigned codes and buttons (which would make udev call it a mouse or joystick) are out.
         for absent in [84, 195, 199, Int(BTN_LEFT), Int(BTN_SOUTH)] {
             #expect(!keys.contains(UInt16(absent)), "unexpected \(absent)")
