@@ -93,6 +93,8 @@ final class DaemonMetrics: Sendable {
         count("notifications_sent", "Rumble and LED notifications sent", [], now.notificationsSent, before.notificationsSent)
         count("notifications_dropped", "Rumble and LED notifications dropped because the client did not read", [], now.notificationsDropped, before.notificationsDropped)
         count("fds_passed", "uinput descriptors handed off", [], now.descriptorsPassed, before.descriptorsPassed)
+        count("timeouts", "Connections closed for no HELLO or no frame in time", [], now.timeouts, before.timeouts)
+        count("accept_pauses", "Times a session socket stopped accepting because the daemon ran out of descriptors", [], now.acceptsPaused, before.acceptsPaused)
         registry.makeGauge(
             descriptor: .init(namespace: "fractal_session", metricName: "connections", unitName: "", helpText: "Open session-socket connections"), labels: []
         ).set(Double(now.connectionsOpen))

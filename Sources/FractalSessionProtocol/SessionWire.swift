@@ -78,6 +78,10 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let leaseReleased = SessionErrorCode(rawValue: 8)
     /// The lease's devices changed (hot-plug): reconnect for the new manifest.
     public static let leaseChanged = SessionErrorCode(rawValue: 9)
+    /// No HELLO came within the daemon's HELLO timeout after connecting.
+    public static let helloTimeout = SessionErrorCode(rawValue: 10)
+    /// No frame came within the daemon's idle timeout (PING keeps an idle connection).
+    public static let idleTimeout = SessionErrorCode(rawValue: 11)
 
     // Not fatal: the connection stays.
     /// EVENTS for a device index the lease does not have.
@@ -92,6 +96,8 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let writeFailed = SessionErrorCode(rawValue: 20)
     /// GET_FDS could not be served (the lease has no devices left, or passing them failed).
     public static let fdsUnavailable = SessionErrorCode(rawValue: 21)
+    /// GET_FDS while this connection's previous FDS reply is still unread.
+    public static let busy = SessionErrorCode(rawValue: 22)
 
     /// Whether the daemon closes the connection after this error.
     public var isFatal: Bool { rawValue < 16 }
@@ -107,12 +113,15 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
         case .tooManyConnections: "too-many-connections"
         case .leaseReleased: "lease-released"
         case .leaseChanged: "lease-changed"
+        case .helloTimeout: "hello-timeout"
+        case .idleTimeout: "idle-timeout"
         case .noSuchDevice: "no-such-device"
         case .deviceRefused: "device-refused"
         case .capabilityRefused: "capability-refused"
         case .filtered: "filtered"
         case .writeFailed: "write-failed"
         case .fdsUnavailable: "fds-unavailable"
+        case .busy: "busy"
         default: "error-\(rawValue)"
         }
     }

@@ -31,6 +31,9 @@ final class SessionConnection {
     /// Rate limit for non-fatal ERROR frames: a bucket of `errorBurst` refilled at `errorsPerSecond`.
     var errorTokens: Double
     var errorRefilledAt: UInt64
+    /// When it connected and when its last frame came (monotonic ns), for the HELLO and idle timeouts.
+    let acceptedAt: UInt64
+    var lastFrameAt: UInt64
 
     init(fd: Int32, token: UInt64, lease: FractalID, peer: String, filter: InputFilter, watching: UInt32, errorBurst: Int) {
         self.fd = fd
@@ -40,8 +43,14 @@ final class SessionConnection {
         self.filter = filter
         self.watching = watching
         errorTokens = Double(errorBurst)
-        errorRefilledAt = Self.nowNanoseconds()
+        let now = Self.nowNanoseconds()
+        errorRefilledAt = now
+        acceptedAt = now
+        lastFrameAt = now
     }
+
+    /// Whether a queued reply still holds descriptors (an FDS the client has not read).
+    var holdsQueuedDescriptors: Bool { outgoing.contains { !$0.descriptors.isEmpty } }
 
     static func nowNanoseconds() -> UInt64 {
         var now = timespec()

@@ -27,6 +27,15 @@ public final class SessionServer: Sendable {
         public var errorsPerSecond = 4.0
         /// Connections accepted per listener per wake-up.
         public var acceptsPerWakeup = 16
+        /// A connection that has not said HELLO by then is closed (ERROR hello-timeout).
+        public var helloTimeout: Duration = .seconds(10)
+        /// A connection that has sent no frame for this long is closed (ERROR idle-timeout); a
+        /// client with nothing to say sends PING.
+        public var idleTimeout: Duration = .seconds(30 * 60)
+        /// How long a listener stops accepting after the process ran out of descriptors
+        /// (EMFILE, ENFILE): the pending connection stays in the backlog until then, and the
+        /// loop sleeps instead of spinning on a listener that stays readable.
+        public var acceptBackoff: Duration = .milliseconds(250)
 
         public init() {}
     }
@@ -43,6 +52,13 @@ public final class SessionServer: Sendable {
         let listenerToken: UInt64
         var manifest: [UInt8]
         var connections: [UInt64: SessionConnection] = [:]
+        /// How many of this lease's connections hold Ctrl and Alt: a combination split across
+        /// them (two clients of one streaming server) is still a combination. Other leases'
+        /// modifiers never count: the host's VT keyboard is off (`ConsoleKeyboardGuard`).
+        var ctrlHolders = 0
+        var altHolders = 0
+        /// While accepting is paused after EMFILE: when to listen again (monotonic ns).
+        var acceptPausedUntil: UInt64?
 
         init(lease: SessionLease, listener: Int32, listenerToken: UInt64, manifest: [UInt8]) {
             self.lease = lease
@@ -55,6 +71,15 @@ public final class SessionServer: Sendable {
         var filterDevices: [InputFilter.Device] {
             lease.devices.map { InputFilter.Device(role: $0.role, profile: $0.device.profile) }
         }
+
+        func track(_ before: InputFilter.Modifiers, _ after: InputFilter.Modifiers) {
+            ctrlHolders += (after.ctrl ? 1 : 0) - (before.ctrl ? 1 : 0)
+            altHolders += (after.alt ? 1 : 0) - (before.alt ? 1 : 0)
+        }
+
+        func elsewhere(than own: InputFilter.Modifiers) -> InputFilter.Modifiers {
+            InputFilter.Modifiers(ctrl: ctrlHolders - (own.ctrl ? 1 : 0) > 0, alt: altHolders - (own.alt ? 1 : 0) > 0)
+        }
     }
 
     private struct State {
@@ -64,19 +89,9 @@ public final class SessionServer: Sendable {
         var statistics = SessionStatistics()
         var stopping = false
         var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
-        /// How many connections, of every lease, hold Ctrl and Alt: the kernel's VT keyboard
-        /// handler keeps one modifier state for all keyboards, so a combination may be split.
-        var ctrlHolders = 0
-        var altHolders = 0
-
-        mutating func track(_ before: InputFilter.Modifiers, _ after: InputFilter.Modifiers) {
-            ctrlHolders += (after.ctrl ? 1 : 0) - (before.ctrl ? 1 : 0)
-            altHolders += (after.alt ? 1 : 0) - (before.alt ? 1 : 0)
-        }
-
-        func elsewhere(than own: InputFilter.Modifiers) -> InputFilter.Modifiers {
-            InputFilter.Modifiers(ctrl: ctrlHolders - (own.ctrl ? 1 : 0) > 0, alt: altHolders - (own.alt ? 1 : 0) > 0)
-        }
+        /// No deadline (HELLO, idle, accept back-off) falls before this (monotonic ns); the loop
+        /// wakes then to look. Deadlines only move later, so this stays a lower bound.
+        var nextDeadline: UInt64 = .max
     }
 
     public let limits: Limits
@@ -249,7 +264,8 @@ public final class SessionServer: Sendable {
     private func loop() {
         var events = [cfl_epoll_event](repeating: cfl_epoll_event(), count: 64)
         while true {
-            let count = events.withUnsafeMutableBufferPointer { cfl_epoll_wait(epoll, $0.baseAddress, Int32($0.count), -1) }
+            let timeout = state.withLock { Self.milliseconds(until: $0.nextDeadline) }
+            let count = events.withUnsafeMutableBufferPointer { cfl_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             guard count >= 0 else {
                 logger.critical("epoll_wait failed: \(String(cString: strerror(-count))) (errno \(-count)); session sockets stop serving")
                 return
@@ -263,7 +279,60 @@ public final class SessionServer: Sendable {
                 if done { return }
             }
             if state.withLock({ $0.stopping && $0.leases.isEmpty }) { return }
+            state.withLock { state in
+                if SessionConnection.nowNanoseconds() >= state.nextDeadline { expire(state: &state) }
+            }
         }
+    }
+
+    /// epoll_wait's timeout for a deadline: -1 for none, else whole milliseconds, rounded up.
+    private static func milliseconds(until deadline: UInt64) -> Int32 {
+        guard deadline != .max else { return -1 }
+        let now = SessionConnection.nowNanoseconds()
+        guard deadline > now else { return 0 }
+        return Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    }
+
+    /// Closes connections past their HELLO or idle deadline and resumes paused listeners, then
+    /// finds the next deadline.
+    private func expire(state: inout State) {
+        let now = SessionConnection.nowNanoseconds()
+        let hello = Self.nanoseconds(limits.helloTimeout)
+        let idle = Self.nanoseconds(limits.idleTimeout)
+        var next = UInt64.max
+        for entry in Array(state.leases.values) {
+            if let until = entry.acceptPausedUntil {
+                if now >= until {
+                    entry.acceptPausedUntil = nil
+                    _ = cfl_epoll_modify(epoll, entry.listener, UInt32(CFL_EPOLLIN), entry.listenerToken)
+                } else {
+                    next = min(next, until)
+                }
+            }
+            for connection in Array(entry.connections.values) {
+                let deadline = connection.greeted ? connection.lastFrameAt &+ idle : connection.acceptedAt &+ hello
+                if now >= deadline {
+                    state.statistics.timeouts += 1
+                    if connection.greeted {
+                        fatal(connection, .idleTimeout, "no frame for \(limits.idleTimeout); send PING to keep an idle connection", state: &state, entry: entry)
+                    } else {
+                        fatal(connection, .helloTimeout, "no HELLO within \(limits.helloTimeout) of connecting", state: &state, entry: entry)
+                    }
+                } else {
+                    next = min(next, deadline)
+                }
+            }
+        }
+        state.nextDeadline = next
+    }
+
+    private func noteDeadline(_ deadline: UInt64, state: inout State) {
+        state.nextDeadline = min(state.nextDeadline, deadline)
     }
 
     private func handle(_ event: cfl_epoll_event, state: inout State) {
@@ -294,7 +363,16 @@ public final class SessionServer: Sendable {
         for _ in 0..<limits.acceptsPerWakeup {
             let fd = cfl_unix_accept(entry.listener)
             guard fd >= 0 else {
-                if -fd != EAGAIN && -fd != EWOULDBLOCK {
+                if -fd == EMFILE || -fd == ENFILE {
+                    // Level-triggered: the listener stays readable, so stop watching it for a
+                    // while rather than spin; the client waits in the backlog.
+                    let until = SessionConnection.nowNanoseconds() + Self.nanoseconds(limits.acceptBackoff)
+                    entry.acceptPausedUntil = until
+                    _ = cfl_epoll_modify(epoll, entry.listener, 0, entry.listenerToken)
+                    noteDeadline(until, state: &state)
+                    state.statistics.acceptsPaused += 1
+                    logger.warning("accept on \(entry.lease.socketPath): \(String(cString: strerror(-fd))); not accepting for \(limits.acceptBackoff)")
+                } else if -fd != EAGAIN && -fd != EWOULDBLOCK {
                     logger.warning("accept on \(entry.lease.socketPath): \(String(cString: strerror(-fd)))")
                 }
                 return
@@ -325,6 +403,7 @@ public final class SessionServer: Sendable {
                 watching: watching, errorBurst: limits.errorBurst)
             entry.connections[token] = connection
             state.registrations[token] = .connection(connection)
+            noteDeadline(connection.acceptedAt &+ Self.nanoseconds(limits.helloTimeout), state: &state)
             state.statistics.connectionsAccepted += 1
             state.statistics.connectionsOpen += 1
             logger.debug("session \(entry.lease.id): connection from \(peer)")
@@ -359,6 +438,7 @@ public final class SessionServer: Sendable {
                 }
                 guard let frame else { break }
                 state.statistics.framesReceived += 1
+                connection.lastFrameAt = SessionConnection.nowNanoseconds()
                 guard handle(frame, from: connection, state: &state, entry: entry) else { return }
             }
         }
@@ -383,6 +463,7 @@ public final class SessionServer: Sendable {
                 return false
             }
             connection.greeted = true
+            noteDeadline(connection.lastFrameAt &+ Self.nanoseconds(limits.idleTimeout), state: &state)
             return send(SessionMessage.welcome(.current, manifest: entry.manifest).encoded(), to: connection, state: &state, entry: entry)
         }
         switch message {
@@ -409,8 +490,8 @@ public final class SessionServer: Sendable {
             return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, state: &state, entry: entry)
         }
         let before = connection.filter.modifiers
-        let outcome = connection.filter.filter(events, device: index, elsewhere: state.elsewhere(than: before))
-        state.track(before, connection.filter.modifiers)
+        let outcome = connection.filter.filter(events, device: index, elsewhere: entry.elsewhere(than: before))
+        entry.track(before, connection.filter.modifiers)
         state.statistics.drops.add(outcome.drops)
         if let refused = outcome.refused {
             if refused == .noSuchDevice {
@@ -435,6 +516,11 @@ public final class SessionServer: Sendable {
     }
 
     private func handOff(to connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
+        // Each queued FDS holds duplicates of the lease's descriptors until the client reads it:
+        // one at a time, or a client that asks without reading exhausts the daemon's descriptors.
+        if connection.holdsQueuedDescriptors {
+            return report(.busy, "an FDS reply is still unread: read it before asking again", to: connection, state: &state, entry: entry)
+        }
         var attached: [SessionFDManifest.Attached] = []
         var withheld: [SessionFDManifest.Withheld] = []
         var descriptors: [Int32] = []
@@ -497,7 +583,7 @@ public final class SessionServer: Sendable {
 
     /// Releases the keys the connection holds, then closes it.
     private func disconnect(_ connection: SessionConnection, reason: String, state: inout State, entry: LeaseEntry) {
-        state.track(connection.filter.modifiers, .none)
+        entry.track(connection.filter.modifiers, .none)
         for (index, events) in connection.filter.releaseAll() {
             do {
                 try entry.lease.devices[index].device.write(events)

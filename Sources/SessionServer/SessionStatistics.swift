@@ -25,6 +25,10 @@ public struct SessionStatistics: Sendable, Equatable {
     public var notificationsDropped = 0
     /// Descriptors passed on GET_FDS.
     public var descriptorsPassed = 0
+    /// Connections closed for saying no HELLO, or nothing at all, in time.
+    public var timeouts = 0
+    /// Times a listener stopped accepting because the daemon ran out of descriptors.
+    public var acceptsPaused = 0
 
     public init() {}
 }

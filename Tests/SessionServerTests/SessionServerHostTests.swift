@@ -164,15 +164,13 @@ import Testing
         let fixture = try Fixture(policy: policy)
         let client = try fixture.client()
         let handed = try client.takeDevices()
-        let expected: [String] = switch policy {
-        case .trusted: ["keyboard", "mouse", "gamepad"]
-        case .standard: ["mouse", "gamepad"]
-        case .gamepadOnly: ["gamepad"]
-        }
+        // A uinput fd can recreate its device as anything: only trusted sessions get one.
+        let expected: [String] = policy == .trusted ? ["keyboard", "mouse", "gamepad"] : []
         #expect(handed.manifest.attached.map(\.role) == expected)
         #expect(handed.manifest.withheld.count == 3 - expected.count)
-        if policy == .standard {
-            #expect(handed.manifest.withheld.first?.reason == "policy default filters this keyboard; inject through the socket")
+        if policy != .trusted {
+            #expect(handed.manifest.withheld.allSatisfy { $0.reason.contains("hands off no uinput fd") })
+            #expect(fixture.server.statistics.descriptorsPassed == 0)
         }
         for attached in handed.manifest.attached {
             let fd = try #require(handed.descriptor(forDevice: attached.index))
@@ -304,6 +302,70 @@ import Testing
         #expect(openDescriptors() == before)
     }
 
+    @Test func anUnreadFDSReplyIsTheOnlyOneAConnectionGets() throws {
+        let fixture = try Fixture(policy: .trusted)
+        let raw = try RawConnection(fixture.socketPath)
+        _ = try raw.exchange(SessionMessage.hello(.current).encoded(), until: nil, stopAfter: 1)
+        let before = openDescriptors()
+        // 2,000 GET_FDS in one write, never read: at most one reply's descriptors wait in the daemon.
+        let flood = Array([[UInt8]](repeating: SessionMessage.getFDs.encoded(), count: 2000).joined())
+        _ = flood.withUnsafeBytes { cfl_send(raw.fd, $0.baseAddress, $0.count, 0) }
+        _ = SessionMessage.ping(token: 1).encoded().withUnsafeBytes { cfl_send(raw.fd, $0.baseAddress, $0.count, 0) }
+        #expect(waitUntil { fixture.server.statistics.errors[.busy, default: 0] > 0 })
+        #expect(waitUntil { fixture.server.statistics.framesReceived >= 2002 })
+        // The kernel's socket buffer may hold some FDS replies with their descriptors in flight,
+        // but what the daemon queues stays at one reply: far below 2,000 × 3.
+        #expect(openDescriptors() - before < 300, "\(openDescriptors() - before) descriptors more")
+    }
+
+    @Test func aSilentConnectionIsClosedAfterTheHelloTimeoutAndAnIdleOneAfterTheIdleTimeout() throws {
+        var limits = SessionServer.Limits()
+        limits.helloTimeout = .milliseconds(300)
+        limits.idleTimeout = .milliseconds(600)
+        let fixture = try Fixture(limits: limits)
+        let silent = try RawConnection(fixture.socketPath)
+        let closedSilent = try silent.exchange([])
+        #expect(closedSilent == [.error(.helloTimeout, message: "no HELLO within 0.3 seconds of connecting")])
+        let idle = try RawConnection(fixture.socketPath)
+        let replies = try idle.exchange(SessionMessage.hello(.current).encoded())
+        #expect(replies.count == 2)
+        guard case .error(.idleTimeout, _) = replies.last else { Issue.record("\(replies)"); return }
+        // A client that pings in time stays.
+        let pinging = try fixture.client()
+        for token in 0..<4 {
+            usleep(250_000)
+            try pinging.ping()
+            #expect(token >= 0)
+        }
+        #expect(fixture.server.statistics.timeouts == 2)
+        #expect(fixture.server.statistics.connectionsOpen == 1)
+    }
+
+    @Test func ctrlAndAltHeldByAnotherLeaseDoNotChangeWhatThisLeaseSends() throws {
+        let fixture = try Fixture()
+        let otherDirectory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: otherDirectory) }
+        let otherKeyboard = FakeDevice(.keyboard)
+        try fixture.server.addLease(SessionLease(id: FractalID.random(), policy: .standard, socketPath: otherDirectory + "/input.sock", devices: [
+            SessionLease.Device(role: .keyboard, name: "other", nodes: [], device: otherKeyboard),
+        ]))
+        let other = try SessionClient(connectingTo: otherDirectory + "/input.sock")
+        _ = try other.hello()
+        try other.send([Self.key(KEY_LEFTCTRL, 1), Self.key(KEY_LEFTALT, 1), .syn()], toDevice: 0)
+        try other.ping()
+        let client = try fixture.client()
+        try client.send([Self.key(KEY_DELETE, 1), .syn(), Self.key(KEY_DELETE, 0), .syn()], toDevice: 0)
+        try client.ping()
+        #expect(fixture.devices[0].written.flatMap { $0 }.contains(Self.inputKey(KEY_DELETE, 1)))
+        // Within one lease, a combination split across two connections is still caught.
+        let second = try fixture.client()
+        try client.send([Self.key(KEY_LEFTCTRL, 1), .syn()], toDevice: 0)
+        try client.ping()
+        try second.send([Self.key(KEY_LEFTALT, 1), Self.key(KEY_DELETE, 1), .syn()], toDevice: 0)
+        try second.ping()
+        #expect(fixture.server.statistics.drops.ctrlAlt == 1)
+    }
+
     @Test func thePythonClientHellosTypesPingsAndTakesFds() throws {
         let fixture = try Fixture(policy: .trusted)
         let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -337,7 +399,7 @@ final class RawConnection {
 
     /// Sends `bytes`; unless `closeAfter`, reads until the server closes (or `until` arrives)
     /// and returns what came.
-    func exchange(_ bytes: [UInt8], closeAfter: Bool = false, until last: SessionMessage? = nil) throws -> [SessionMessage] {
+    func exchange(_ bytes: [UInt8], closeAfter: Bool = false, until last: SessionMessage? = nil, stopAfter count: Int? = nil) throws -> [SessionMessage] {
         _ = bytes.withUnsafeBytes { cfl_send(fd, $0.baseAddress, $0.count, 0) }
         if closeAfter {
             close(fd)
@@ -354,6 +416,7 @@ final class RawConnection {
             decoder.feed(Array(buffer[..<got]))
             while let frame = try decoder.next() { messages.append(try SessionMessage(frame)) }
             if let last, messages.last == last { return messages }
+            if let count, messages.count >= count { return messages }
         }
         throw TestFailure("the server did not close the connection: \(messages)")
     }

@@ -38,8 +38,8 @@ SYN_REPORT = 0
 ERROR_NAMES = {
     1: "malformed-header", 2: "unknown-type", 3: "payload-too-large", 4: "bad-payload",
     5: "version-mismatch", 6: "hello-required", 7: "too-many-connections", 8: "lease-released",
-    9: "lease-changed", 16: "no-such-device", 17: "device-refused", 18: "capability-refused",
-    19: "filtered", 20: "write-failed", 21: "fds-unavailable",
+    9: "lease-changed", 10: "hello-timeout", 11: "idle-timeout", 16: "no-such-device", 17: "device-refused", 18: "capability-refused",
+    19: "filtered", 20: "write-failed", 21: "fds-unavailable", 22: "busy",
 }
 
 

@@ -42,12 +42,16 @@
 #define FS_ERR_HELLO_REQUIRED 6
 #define FS_ERR_TOO_MANY_CONNECTIONS 7
 #define FS_ERR_LEASE_RELEASED 8
+#define FS_ERR_LEASE_CHANGED 9
+#define FS_ERR_HELLO_TIMEOUT 10
+#define FS_ERR_IDLE_TIMEOUT 11
 #define FS_ERR_NO_SUCH_DEVICE 16
 #define FS_ERR_DEVICE_REFUSED 17
 #define FS_ERR_CAPABILITY_REFUSED 18
 #define FS_ERR_FILTERED 19
 #define FS_ERR_WRITE_FAILED 20
 #define FS_ERR_FDS_UNAVAILABLE 21
+#define FS_ERR_BUSY 22
 
 /// Every frame starts with this.
 struct __attribute__((packed)) fs_header {
