@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "cfl_console.h"
+#include "cfl_process.h"
 #include "cfl_uevent.h"
 
 // Values of GNU-only flags, spelled out so Swift can import them as constants; the .c files

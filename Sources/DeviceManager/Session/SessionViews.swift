@@ -9,12 +9,22 @@ import Synchronization
 /// libudev "add"/"remove" messages inside each container's network namespace, where its
 /// libudev monitors (libinput, SDL2) listen.
 ///
-/// Knows nothing of Docker: the agent attaches a container by its init process's PID.
+/// Knows nothing of Docker: the agent attaches a container by its init process's PID, which is
+/// turned into descriptors of that process's root and network namespace at once (checked through
+/// a pidfd), so a later hot-plug never reaches whatever process reuses the PID.
 public final class SessionViews: Sendable {
     /// A running container of a lease: where to make nodes, and a uevent socket in its netns.
     private struct Attachment {
+        /// For messages only: nothing is looked up by it after `attach`.
         var pid: Int32
+        /// The container's root directory (O_PATH), opened when it was attached.
+        var root: Int32
         var ueventSocket: Int32
+
+        func close() {
+            Glibc.close(root)
+            Glibc.close(ueventSocket)
+        }
     }
 
     /// A device the view shows, with what was announced of it (so its withdrawal sends the same).
@@ -54,19 +64,35 @@ public final class SessionViews: Sendable {
 
     /// Starts announcing the lease's hot-plugs to the container whose init process is `pid`.
     public func attach(_ id: FractalID, containerPID pid: Int32) throws(SessionViewError) {
+        // The pidfd pins the process the PID names now; if it is still alive after the opens
+        // below, they opened that process's root and namespace, not a successor's.
+        let pidfd = cfl_pidfd_open(pid)
+        guard pidfd >= 0 else { throw .system(operation: "pidfd_open", path: "process \(pid)", errno: -pidfd) }
+        defer { close(pidfd) }
         let namespacePath = "/proc/\(pid)/ns/net"
         let namespace = open(namespacePath, O_RDONLY | O_CLOEXEC)
         guard namespace >= 0 else { throw .system(operation: "open", path: namespacePath, errno: errno) }
         defer { close(namespace) }
+        let rootPath = "/proc/\(pid)/root"
+        let root = open(rootPath, CFL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw .system(operation: "open", path: rootPath, errno: errno) }
+        let alive = cfl_pidfd_alive(pidfd)
+        guard alive == 0 else {
+            close(root)
+            throw .system(operation: "check that the container's process still runs:", path: "process \(pid)", errno: -alive)
+        }
         let socket = cfl_uevent_socket_in_netns(namespace)
-        guard socket >= 0 else { throw .system(operation: "open a uevent socket in the network namespace of", path: namespacePath, errno: -socket) }
-        state.withLock { $0.attachments[id, default: []].append(Attachment(pid: pid, ueventSocket: socket)) }
+        guard socket >= 0 else {
+            close(root)
+            throw .system(operation: "open a uevent socket in the network namespace of", path: namespacePath, errno: -socket)
+        }
+        state.withLock { $0.attachments[id, default: []].append(Attachment(pid: pid, root: root, ueventSocket: socket)) }
     }
 
     /// Stops announcing to the lease's containers (they ended).
     public func detach(_ id: FractalID) {
         let attachments = state.withLock { $0.attachments.removeValue(forKey: id) ?? [] }
-        for attachment in attachments { close(attachment.ueventSocket) }
+        for attachment in attachments { attachment.close() }
     }
 
     // MARK: Following leases
@@ -105,7 +131,7 @@ public final class SessionViews: Sendable {
             (state.shown.removeValue(forKey: lease.id) ?? [], state.attachments.removeValue(forKey: lease.id) ?? [])
         }
         for device in shown { withdraw(device, from: attachments, session: session) }
-        for attachment in attachments { close(attachment.ueventSocket) }
+        for attachment in attachments { attachment.close() }
     }
 
     private func withdraw(_ shown: Shown, from attachments: [Attachment], session: SessionPaths) {
@@ -180,9 +206,7 @@ public final class SessionViews: Sendable {
     /// The container's /dev/input, resolved inside the container's root: the container owns
     /// its /dev and could plant symlinks there, which must never lead this root process out.
     private func containerInputDirectory(_ attachment: Attachment, create: Bool) -> Int32? {
-        let root = open("/proc/\(attachment.pid)/root", CFL_O_PATH | O_DIRECTORY | O_CLOEXEC)
-        guard root >= 0 else { return nil }
-        defer { close(root) }
+        let root = attachment.root
         let inRoot = UInt64(CFL_RESOLVE_IN_ROOT | CFL_RESOLVE_NO_MAGICLINKS)
         let dev = cfl_openat2(root, "dev", UInt64(CFL_O_PATH | O_DIRECTORY | O_CLOEXEC), 0, inRoot)
         guard dev >= 0 else { return nil }
