@@ -15,22 +15,47 @@ public struct CreateLeaseRequest: Codable, Sendable {
     /// Device roles (`keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`); the default three when absent.
     public var devices: [String]?
     public var directories: [DirectoryRequest]?
-    public var owner: String?
+    /// Free text about the lease, shown with it. Who asked is never taken from the request: the
+    /// daemon records the caller's uid, gid and pid as the kernel reports them.
+    public var note: String?
     /// `default`, `gamepad-only` or `trusted`: what the session socket lets through (docs/SESSION-PROTOCOL.md).
     public var policy: String?
     /// Device roles made unplugged, to be plugged in later (`POST /v1/leases/{id}/devices`).
     public var hotplug: [String]?
 
     public init(
-        id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, owner: String? = nil,
+        id: String? = nil, devices: [String]? = nil, directories: [DirectoryRequest]? = nil, note: String? = nil,
         policy: String? = nil, hotplug: [String]? = nil
     ) {
         self.id = id
         self.devices = devices
         self.directories = directories
-        self.owner = owner
+        self.note = note
         self.policy = policy
         self.hotplug = hotplug
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, devices, directories, note, owner, policy, hotplug }
+
+    /// Earlier clients sent their note as `owner`: it is still taken, as a note.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(String.self, forKey: .id)
+        devices = try container.decodeIfPresent([String].self, forKey: .devices)
+        directories = try container.decodeIfPresent([DirectoryRequest].self, forKey: .directories)
+        note = try container.decodeIfPresent(String.self, forKey: .note) ?? container.decodeIfPresent(String.self, forKey: .owner)
+        policy = try container.decodeIfPresent(String.self, forKey: .policy)
+        hotplug = try container.decodeIfPresent([String].self, forKey: .hotplug)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(id, forKey: .id)
+        try container.encodeIfPresent(devices, forKey: .devices)
+        try container.encodeIfPresent(directories, forKey: .directories)
+        try container.encodeIfPresent(note, forKey: .note)
+        try container.encodeIfPresent(policy, forKey: .policy)
+        try container.encodeIfPresent(hotplug, forKey: .hotplug)
     }
 }
 
@@ -47,7 +72,10 @@ public struct PlugRequest: Codable, Sendable {
 public struct LeaseResponse: Codable, Sendable {
     public var id: FractalID
     public var state: LeaseState
-    public var owner: String?
+    /// The caller that asked for the lease, as the kernel reported it (SO_PEERCRED).
+    public var owner: LeaseOwner?
+    /// The caller's own words about the lease (`task:<family>`, `devicectl`).
+    public var note: String?
     public var createdAt: Date
     public var udev: UdevReadiness?
     public var devices: [LeasedDevice]
@@ -62,6 +90,7 @@ public struct LeaseResponse: Codable, Sendable {
         id = lease.id
         state = lease.state
         owner = lease.owner
+        note = lease.note
         createdAt = lease.createdAt
         udev = lease.udev
         devices = lease.devices

@@ -16,7 +16,7 @@ struct APIRoutes: Sendable {
     /// Request bodies larger than this are refused: no request of this API comes near it.
     static let maximumBodyBytes = 1 << 20
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         router.get("/_ping") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
         router.get("/metrics") { _, _ in
             var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: metrics.render(manager))))
@@ -29,10 +29,10 @@ struct APIRoutes: Sendable {
         router.get("/v1/leases") { _, _ in
             json(manager.leases().map(LeaseResponse.init))
         }
-        router.post("/v1/leases") { request, _ in
+        router.post("/v1/leases") { request, context in
             await handle("create lease") {
                 let body = try await decode(CreateLeaseRequest.self, from: request)
-                let leaseRequest = try leaseRequest(from: body)
+                let leaseRequest = try leaseRequest(from: body, owner: context.peer)
                 let clock = ContinuousClock()
                 let start = clock.now
                 let lease = try await runBlocking { try manager.create(leaseRequest) }
@@ -99,8 +99,8 @@ struct APIRoutes: Sendable {
         }
     }
 
-    func registerTasks(on router: Router<BasicRequestContext>) {
-        router.post("/v1/tasks") { request, _ in
+    func registerTasks(on router: Router<APIRequestContext>) {
+        router.post("/v1/tasks") { request, context in
             await handle("run task") {
                 var request = request
                 let id: FractalID?
@@ -111,7 +111,7 @@ struct APIRoutes: Sendable {
                 do { body = try await request.collectBody(upTo: Self.maximumBodyBytes) } catch {
                     throw APIError.status(.contentTooLarge, "task definition over \(Self.maximumBodyBytes) bytes")
                 }
-                let record = try await tasks.run(definition: Data(body.readableBytesView), id: id)
+                let record = try await tasks.run(definition: Data(body.readableBytesView), id: id, owner: context.peer)
                 metrics.leasesCreated.increment()
                 return json(record, status: .created)
             }
@@ -131,8 +131,8 @@ struct APIRoutes: Sendable {
 
     // MARK: Helpers
 
-    private func leaseRequest(from body: CreateLeaseRequest) throws -> LeaseRequest {
-        var request = LeaseRequest(owner: body.owner)
+    private func leaseRequest(from body: CreateLeaseRequest, owner: LeaseOwner?) throws -> LeaseRequest {
+        var request = LeaseRequest(owner: owner, note: body.note)
         if let text = body.id {
             do { request.id = try FractalID(text) } catch { throw APIError.badRequest("id: \(error)") }
         }
@@ -162,7 +162,7 @@ struct APIRoutes: Sendable {
         "unknown device role '\(name)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))"
     }
 
-    private func fractalID(_ context: BasicRequestContext) throws -> FractalID {
+    private func fractalID(_ context: APIRequestContext) throws -> FractalID {
         let text = try context.parameters.require("id")
         do { return try FractalID(text) } catch { throw APIError.badRequest("\(error)") }
     }

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SessionServer
+import Synchronization
 
 /// Why the daemon could not start.
 public struct DaemonStartError: Error, CustomStringConvertible {
@@ -16,12 +17,12 @@ public struct DaemonStartError: Error, CustomStringConvertible {
 public enum Daemon {
     /// Runs until SIGTERM or SIGINT; then stops serving and, if configured, releases every lease.
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
-        let runtimeDirectory = (configuration.socketPath as NSString).deletingLastPathComponent
         let groupID = try configuration.socketGroup.map(lookUpGroup)
-        try prepareRuntimeDirectory(runtimeDirectory, groupID: groupID)
         let lock = try StateLock(directory: configuration.stateDirectory)
         defer { lock.release() }
         try refuseIfAnotherDaemonListens(on: configuration.socketPath)
+        let socket = try APISocket.prepare(path: configuration.socketPath, groupID: groupID, logger: logger)
+        defer { socket.discard() }
 
         let manager = try LeaseManager(
             configuration: .init(
@@ -38,14 +39,18 @@ public enum Daemon {
         views.follow(manager)
         let docker = DockerClient(socketPath: configuration.dockerSocketPath)
         let tasks = TaskRunner(docker: docker, leases: manager, views: views, logger: logger)
-        let router = Router()
+        let router = Router(context: APIRequestContext.self)
+        // Before every route, so none answers a caller it has not checked.
+        router.add(middleware: PeerGate(
+            allowedUIDs: configuration.apiAllowedUIDs.isEmpty ? nil : Set(configuration.apiAllowedUIDs), metrics: metrics))
         let routes = APIRoutes(manager: manager, tasks: tasks, metrics: metrics, logger: logger)
         routes.register(on: router)
         routes.registerTasks(on: router)
         let socketPath = configuration.socketPath
+        let publishFailure = Mutex<DaemonStartError?>(nil)
         let application = Application(
             router: router,
-            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "fractal-agent"),
+            configuration: .init(address: .unixDomainSocket(path: socket.bindPath), serverName: "fractal-agent"),
             services: [
                 FeedbackPump(manager: manager, metrics: metrics, logger: logger) { id, role, feedback in
                     sessions.forward(feedback, lease: id, role: role)
@@ -53,10 +58,14 @@ public enum Daemon {
                 TaskFollower(tasks: tasks, logger: logger),
             ],
             onServerRunning: { _ in
-                // The socket is reachable by root and the configured group only.
-                chmod(socketPath, 0o660)
-                if let groupID { chown(socketPath, 0, groupID) }
-                logger.info("fractal-agent listening on \(socketPath)")
+                do throws(DaemonStartError) {
+                    try socket.publish()
+                    logger.info("fractal-agent listening on \(socketPath)")
+                } catch {
+                    // Unreachable where clients look: stop, and exit as a failed start.
+                    publishFailure.withLock { $0 = error }
+                    kill(getpid(), SIGTERM)
+                }
             },
             logger: logger)
 
@@ -77,6 +86,7 @@ public enum Daemon {
                 logger.notice("\(kept) lease(s) kept: their devices end with this process, their directories stay for the containers that use them (--release-on-exit releases everything)")
             }
         }
+        if let failure = publishFailure.withLock({ $0 }) { throw failure }
     }
 
     /// Starts the session sockets and has them follow every lease from now on.
@@ -113,17 +123,6 @@ public enum Daemon {
             throw DaemonStartError(description: "socket group '\(name)' does not exist; create it (groupadd \(name)) or pass another --socket-group")
         }
         return entry.pointee.gr_gid
-    }
-
-    private static func prepareRuntimeDirectory(_ path: String, groupID: gid_t?) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw DaemonStartError(description: "cannot create the socket directory \(path): \(error)")
-        }
-        // Only root and the socket's group may even reach the socket: no window before its chmod.
-        chmod(path, groupID == nil ? 0o700 : 0o750)
-        if let groupID { chown(path, 0, groupID) }
     }
 
     private static func refuseIfAnotherDaemonListens(on path: String) throws {

@@ -7,6 +7,9 @@ public struct DaemonConfiguration: Sendable {
     public var socketPath: String = defaultSocketPath
     /// The group that may use the socket (mode 0660); root only when nil.
     public var socketGroup: String?
+    /// Users besides root whose calls the API answers (`--api-allow-uid`); empty: whoever can
+    /// connect to the socket (root and `socketGroup`).
+    public var apiAllowedUIDs: [UInt32] = []
     public var stateDirectory: String = "/var/lib/fractal-agent"
     public var allowedRoots: [String] = ["/var/lib/fractal-agent/sessions"]
     public var maximumLeases: Int = 128

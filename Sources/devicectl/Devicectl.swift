@@ -87,8 +87,9 @@ struct Create: AsyncParsableCommand {
         discussion: "Form: TEMPLATE[,tmpfs=SIZE|,bind=SRC][,mode=0750][,owner=UID[:GID]][,ro][,noexec][,keep]"))
     var directories: [String] = []
 
-    @Option(help: "A note on who the lease is for.")
-    var owner: String?
+    // `--owner` was this option's name before the daemon learned who calls it from the kernel.
+    @Option(name: [.customLong("note"), .customLong("owner")], help: "A note shown with the lease (who or what it is for). The daemon records who asked by uid and pid itself.")
+    var note: String = "devicectl"
 
     @Option(help: ArgumentHelp(
         "What the session socket lets through: default, gamepad-only or trusted.",
@@ -122,7 +123,7 @@ struct Create: AsyncParsableCommand {
         }
         let body = CreateLeaseRequest(
             id: id, devices: devices.split(separator: ",").map(String.init), directories: requests,
-            owner: owner ?? "devicectl uid=\(getuid())", policy: policy,
+            note: note, policy: policy,
             hotplug: hotplug.map { $0.split(separator: ",").map(String.init) })
         let lease = try await connection.withClient { try await $0.createLease(body) }
         if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }

@@ -7,6 +7,7 @@ enum LeaseText {
     static func describe(_ lease: LeaseResponse) -> String {
         var lines = ["lease \(lease.id)  \(lease.state.rawValue)" + (lease.udev.map { "  udev: \($0.rawValue)" } ?? "")]
         if let owner = lease.owner { lines.append("  owner      \(owner)") }
+        if let note = lease.note { lines.append("  note       \(note)") }
         for device in lease.devices {
             let nodes = device.nodes.map { "\($0.path) (\($0.major):\($0.minor))" }.joined(separator: ", ")
             lines.append("  \(device.role.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))\(device.name)"
@@ -36,10 +37,15 @@ enum LeaseText {
                 lease.devices.flatMap(\.nodes).map { ($0.path as NSString).lastPathComponent }.joined(separator: ","),
                 String(lease.directories.count),
                 age(now.timeIntervalSince(lease.createdAt)),
-                lease.owner ?? "",
+                ownerColumn(lease),
             ]
         }
         return textTable(header: header, rows: rows)
+    }
+
+    /// `uid=0 pid=4242 (devicectl)`: who asked, as the kernel said, then the caller's own note.
+    static func ownerColumn(_ lease: LeaseResponse) -> String {
+        [lease.owner?.short, lease.note.map { "(\($0))" }].compactMap { $0 }.joined(separator: " ")
     }
 
     static func age(_ seconds: TimeInterval) -> String {
@@ -61,6 +67,7 @@ enum LeaseText {
 enum TaskText {
     static func describe(_ task: TaskResponse) -> String {
         var lines = ["task \(task.id)  \(task.family)"]
+        if let owner = task.lease?.owner { lines.append("  owner      \(owner)") }
         for container in task.containers {
             lines.append("  container  \(container.name)  \(container.dockerName)  \(container.id.prefix(12))")
         }

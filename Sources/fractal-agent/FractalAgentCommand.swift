@@ -30,6 +30,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(help: "A group whose members may use the socket (mode 0660). Without it only root may.")
     var socketGroup: String?
 
+    @Option(name: .customLong("api-allow-uid"), help: ArgumentHelp(
+        "A user, besides root, whose calls the API answers (repeatable).",
+        discussion: "Without it, whoever can connect to the socket may call. With it, every other caller gets 403, whatever its group: the kernel names each caller (SO_PEERCRED).",
+        valueName: "uid"))
+    var apiAllowUIDs: [UInt32] = []
+
     @Option(help: "Where the durable state (SQLite) lives.")
     var stateDir: String = DaemonConfiguration().stateDirectory
 
@@ -70,6 +76,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         var configuration = DaemonConfiguration()
         configuration.socketPath = socket
         configuration.socketGroup = socketGroup
+        configuration.apiAllowedUIDs = apiAllowUIDs
         configuration.stateDirectory = stateDir
         if !allowedRoots.isEmpty { configuration.allowedRoots = allowedRoots }
         configuration.maximumLeases = maxLeases

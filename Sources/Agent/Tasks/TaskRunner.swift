@@ -29,7 +29,8 @@ public final class TaskRunner: Sendable {
     // MARK: Run
 
     /// Starts a task from its JSON definition; every failure undoes what was done before it.
-    public func run(definition json: Data, id requestedID: FractalID? = nil) async throws(TaskError) -> TaskRecord {
+    /// `owner` is the caller as the kernel reported it, recorded with the task's lease.
+    public func run(definition json: Data, id requestedID: FractalID? = nil, owner: LeaseOwner? = nil) async throws(TaskError) -> TaskRecord {
         await waitUntilRecovered()
         let definition: TaskDefinition
         do { definition = try TaskDefinitionParser.parse(json) } catch { throw .definition(error) }
@@ -49,7 +50,7 @@ public final class TaskRunner: Sendable {
         }
 
         let request = LeaseRequest(
-            id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: "task:\(plan.family)",
+            id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: owner, note: "task:\(plan.family)",
             policy: plan.policy, hotplug: plan.hotplugRoles)
         let lease: Lease
         do {
@@ -218,7 +219,7 @@ public final class TaskRunner: Sendable {
             }
         }
         // A task's lease whose containers vanished while no agent watched.
-        for lease in leases.leases() where lease.owner?.hasPrefix("task:") == true && byID[lease.id] == nil {
+        for lease in leases.leases() where lease.note?.hasPrefix("task:") == true && byID[lease.id] == nil {
             _ = try? await runBlocking { try self.leases.release(lease.id) }
             logger.info("lease \(lease.id) of a task with no container left was released")
         }

@@ -107,6 +107,26 @@ public struct SessionPaths: Codable, Hashable, Sendable {
     }
 }
 
+/// Who asked for a lease, as the kernel reports the caller on the daemon's socket (SO_PEERCRED):
+/// unlike anything the caller writes in its request, it cannot be made up.
+public struct LeaseOwner: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The process that connected; it may have ended (and its number been reused) since.
+    public var pid: Int32
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+    }
+
+    /// `uid=1000 gid=1000 pid=4242`.
+    public var description: String { "uid=\(uid) gid=\(gid) pid=\(pid)" }
+    /// `uid=1000 pid=4242`, for tables.
+    public var short: String { "uid=\(uid) pid=\(pid)" }
+}
+
 /// A FractalID's devices and directories, as the daemon tracks and reports them.
 public struct Lease: Codable, Sendable {
     public var id: FractalID
@@ -116,8 +136,11 @@ public struct Lease: Codable, Sendable {
     /// The paths the lease's directory templates resolve to, recorded before any is made, so that
     /// start-up can remove what a killed process made but had not yet recorded.
     public var plannedDirectories: [String] = []
-    /// Who asked for it (a free-form note such as `task:<family>` or `devicectl uid=1000`).
-    public var owner: String?
+    /// Who asked for it, as the kernel reported the API's caller; nil for leases made in-process
+    /// (tests, benchmarks) and for those recorded before owners were.
+    public var owner: LeaseOwner?
+    /// The caller's own words about it (`task:<family>`, `devicectl`): shown, never trusted.
+    public var note: String?
     public var createdAt: Date
     public var udev: UdevReadiness?
     /// What the session may send through its socket, and which fds it may take.
@@ -127,14 +150,15 @@ public struct Lease: Codable, Sendable {
 
     public init(
         id: FractalID, state: LeaseState, devices: [LeasedDevice] = [], directories: [ProvisionedDirectory] = [],
-        owner: String? = nil, createdAt: Date = Date(), udev: UdevReadiness? = nil, policy: InputPolicy = .standard,
-        session: SessionPaths? = nil
+        owner: LeaseOwner? = nil, note: String? = nil, createdAt: Date = Date(), udev: UdevReadiness? = nil,
+        policy: InputPolicy = .standard, session: SessionPaths? = nil
     ) {
         self.id = id
         self.state = state
         self.devices = devices
         self.directories = directories
         self.owner = owner
+        self.note = note
         self.createdAt = createdAt
         self.udev = udev
         self.policy = policy
@@ -142,7 +166,7 @@ public struct Lease: Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, state, devices, directories, plannedDirectories, owner, createdAt, udev, policy, session
+        case id, state, devices, directories, plannedDirectories, owner, note, createdAt, udev, policy, session
     }
 
     /// Records written by earlier versions lack the later fields; they take their defaults.
@@ -153,7 +177,14 @@ public struct Lease: Codable, Sendable {
         devices = try container.decodeIfPresent([LeasedDevice].self, forKey: .devices) ?? []
         directories = try container.decodeIfPresent([ProvisionedDirectory].self, forKey: .directories) ?? []
         plannedDirectories = try container.decodeIfPresent([String].self, forKey: .plannedDirectories) ?? []
-        owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        // Before owners came from the kernel, `owner` held the caller's text: it is a note now.
+        if let legacy = try? container.decodeIfPresent(String.self, forKey: .owner) {
+            owner = nil
+            note = legacy
+        } else {
+            owner = try container.decodeIfPresent(LeaseOwner.self, forKey: .owner)
+            note = try container.decodeIfPresent(String.self, forKey: .note)
+        }
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         udev = try container.decodeIfPresent(UdevReadiness.self, forKey: .udev)
         policy = try container.decodeIfPresent(InputPolicy.self, forKey: .policy) ?? .standard
@@ -173,7 +204,10 @@ public struct LeaseRequest: Codable, Sendable {
     /// The devices, in order; duplicates are refused.
     public var devices: [DeviceRole]
     public var directories: [DirectoryRequest]
-    public var owner: String?
+    /// The caller as the kernel reported it; the daemon's API always sets it.
+    public var owner: LeaseOwner?
+    /// The caller's own words about the lease, kept as they are.
+    public var note: String?
     /// What the session may send; the default filters host-acting keys.
     public var policy: InputPolicy
     /// Devices made now but left unplugged, to be plugged into the running session later: a
@@ -185,12 +219,13 @@ public struct LeaseRequest: Codable, Sendable {
 
     public init(
         id: FractalID? = nil, devices: [DeviceRole] = LeaseRequest.defaultDevices, directories: [DirectoryRequest] = [],
-        owner: String? = nil, policy: InputPolicy = .standard, hotplug: [DeviceRole] = []
+        owner: LeaseOwner? = nil, note: String? = nil, policy: InputPolicy = .standard, hotplug: [DeviceRole] = []
     ) {
         self.id = id
         self.devices = devices
         self.directories = directories
         self.owner = owner
+        self.note = note
         self.policy = policy
         self.hotplug = hotplug
     }

@@ -222,7 +222,7 @@ public final class LeaseManager: Sendable {
         let id = request.id ?? FractalID.random()
 
         try reserve(id)
-        var lease = Lease(id: id, state: .creating, owner: request.owner, policy: request.policy)
+        var lease = Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy)
         // Paths that do not resolve are refused by provision() below, with the reason.
         lease.plannedDirectories = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
         do {

@@ -26,10 +26,11 @@ final class DaemonProcess: @unchecked Sendable {
         throw VMTestFailure(description: "\(name) is not built next to the tests (\(binaries.path)); run swift build --build-tests")
     }
 
-    init(extraArguments: [String] = []) throws {
+    /// `socketPath`: where the API listens; by default in a directory the daemon makes.
+    init(extraArguments: [String] = [], socketPath: String? = nil) throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         base = "/tmp/fractal-daemon-\(tag)"
-        socketPath = "/run/fractal-test-\(tag)/agent.sock"
+        self.socketPath = socketPath ?? "/run/fractal-test-\(tag)/agent.sock"
         stateDirectory = base + "/state"
         root = base + "/sessions"
         sessionRoot = "/run/fractal-test-\(tag)/sessions"
