@@ -38,7 +38,7 @@ public enum Daemon {
         let views = SessionViews(logger: logger)
         views.follow(manager)
         let docker = DockerClient(socketPath: configuration.dockerSocketPath)
-        let tasks = TaskRunner(docker: docker, leases: manager, views: views, logger: logger)
+        let tasks = TaskRunner(docker: docker, leases: manager, views: views, policy: configuration.taskPolicy, logger: logger)
         let router = Router(context: APIRequestContext.self)
         // Before every route, so none answers a caller it has not checked.
         router.add(middleware: PeerGate(

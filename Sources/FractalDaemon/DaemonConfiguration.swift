@@ -1,3 +1,4 @@
+import Agent
 import DeviceManager
 import FractalAPI
 
@@ -22,6 +23,22 @@ public struct DaemonConfiguration: Sendable {
     /// Release every lease (devices, mounts, directories) on SIGTERM instead of keeping the
     /// directories for the containers that still run.
     public var releaseOnExit: Bool = false
+    /// Host paths a task definition may bind as they are (`--allow-host-path`), besides its placeholder directories.
+    public var allowedHostPaths: [String] = []
+    /// Capabilities a task may add beyond Docker's defaults (`--allow-capability`).
+    public var allowedCapabilities: [String] = []
+    /// Host devices a task may name (`--allow-device`).
+    public var allowedDevices: [String] = []
+    /// Docker volumes with drivers, driver options or shared scope (`--allow-docker-volume-options`).
+    public var allowDockerVolumeOptions: Bool = false
 
     public init() {}
+
+    /// What task definitions may ask of this host; no bind may show this daemon's own files or Docker's socket.
+    public var taskPolicy: TaskPolicy {
+        TaskPolicy(
+            allowedRoots: allowedRoots, allowedHostPaths: allowedHostPaths, allowedCapabilities: allowedCapabilities,
+            allowedDevices: allowedDevices, allowsDockerVolumeOptions: allowDockerVolumeOptions,
+            reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath])
+    }
 }

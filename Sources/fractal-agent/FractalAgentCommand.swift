@@ -42,6 +42,22 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("allowed-root"), help: "A directory under which lease directories may be made (repeatable).")
     var allowedRoots: [String] = []
 
+    @Option(name: .customLong("allow-host-path"), help: ArgumentHelp(
+        "A host path task definitions may bind as it is (repeatable): the path and everything below it.",
+        discussion: "Without it a task binds only its own placeholder directory below --allowed-root. Name real paths (no symbolic links) that no session can write into; the daemon's sockets, state and the Docker socket are refused whatever is allowed."))
+    var allowHostPaths: [String] = []
+
+    @Option(name: .customLong("allow-capability"), help: "A capability task definitions may add beyond Docker's defaults, such as SYS_NICE (repeatable). ALL is always refused.")
+    var allowCapabilities: [String] = []
+
+    @Option(name: .customLong("allow-device"), help: ArgumentHelp(
+        "A host device task definitions may name in linuxParameters.devices (repeatable): the path and everything below it.",
+        discussion: "None by default. GPU hosts want /dev/dri and each /dev/nvidia* node (--allow-device /dev/nvidiactl --allow-device /dev/nvidia0 ...). Input devices, console terminals and /dev/mem are refused whatever is allowed: input devices come only from the session's lease."))
+    var allowDevices: [String] = []
+
+    @Flag(help: "Let task definitions use Docker volumes with a driver, driverOpts, shared scope or autoprovision (driverOpts can mount any host path).")
+    var allowDockerVolumeOptions = false
+
     @Option(help: "The most live leases at once (the kernel has at most 1024 input minors; a lease takes 3 to 8).")
     var maxLeases: Int = DaemonConfiguration().maximumLeases
 
@@ -70,6 +86,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
         }
+        for (flag, paths) in [("--allow-host-path", allowHostPaths), ("--allow-device", allowDevices)] {
+            for path in paths where !path.hasPrefix("/") { throw ValidationError("\(flag) \(path) must be an absolute path") }
+        }
+        for capability in allowCapabilities where capability.uppercased() == "ALL" || capability.uppercased() == "CAP_ALL" {
+            throw ValidationError("--allow-capability \(capability): every capability at once is never allowed; name each one")
+        }
     }
 
     func run() async throws {
@@ -84,6 +106,10 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.uinputPath = uinput
         configuration.sessionRoot = sessionDir
         configuration.releaseOnExit = releaseOnExit
+        configuration.allowedHostPaths = allowHostPaths
+        configuration.allowedCapabilities = allowCapabilities
+        configuration.allowedDevices = allowDevices
+        configuration.allowDockerVolumeOptions = allowDockerVolumeOptions
         configuration.dockerSocketPath = dockerSocket
 
         let level = logLevel

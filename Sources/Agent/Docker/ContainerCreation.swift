@@ -42,7 +42,7 @@ public struct ContainerCreation: Sendable, Equatable {
 /// Why a container's create body could not be made from a plan and the caller's grants.
 public enum ContainerCreationError: Error, Equatable, Sendable, CustomStringConvertible {
     case noSuchContainer(index: Int, count: Int)
-    /// A placeholder volume the caller did not report a provisioned directory for.
+    /// A planned directory the lease did not make where the plan put it.
     case directoryNotProvisioned(volume: String)
     case invalidDevice(path: String, reason: String)
 
@@ -51,7 +51,7 @@ public enum ContainerCreationError: Error, Equatable, Sendable, CustomStringConv
         case .noSuchContainer(let index, let count):
             return "create container: no containerDefinitions[\(index)]; the task has \(count)"
         case .directoryNotProvisioned(let volume):
-            return "create container: volume '\(volume)' names a FractalID directory, but no provisioned path was given for it"
+            return "create container: volume '\(volume)' names a FractalID directory, but the lease did not make it where the plan put it"
         case .invalidDevice(let path, let reason):
             return "create container: device '\(path)' \(reason)"
         }
@@ -63,25 +63,24 @@ extension TaskPlan {
     ///
     /// - Parameters:
     ///   - devices: the device nodes granted to this container (its leased nodes); exactly these,
-    ///     plus the task's own non-input `linuxParameters.devices`, appear in `HostConfig.Devices`.
-    ///   - directories: the provisioned host path for each placeholder volume, by volume name
-    ///     (``directories`` says which are needed).
+    ///     plus the task's own approved `linuxParameters.devices`, appear in `HostConfig.Devices`.
+    ///     Binds come from the plan (``bindSources``): the lease must have made ``directories``.
     ///   - session: the lease's session socket and udev view, bound at `fractal.session-dir`
     ///     (default /run/fractal) and /run/udev, read-only.
     public func containerCreation(
-        at index: Int, devices: [ContainerDeviceNode], directories: [String: String], session: SessionPaths? = nil
+        at index: Int, devices: [ContainerDeviceNode], session: SessionPaths? = nil
     ) throws(ContainerCreationError) -> ContainerCreation {
         guard containers.indices.contains(index) else { throw .noSuchContainer(index: index, count: containers.count) }
         let container = containers[index]
         let sessionDirectory = container.dockerLabels?[DeviceRolesLabel.sessionDirectoryKey] ?? DeviceRolesLabel.defaultSessionDirectory
 
         var host = ContainerCreateRequest.HostConfig(NetworkMode: networkMode.rawValue)
-        var binds = try binds(for: container, directories: directories)
+        var binds = binds(for: container)
         if let session {
             binds += ["\(session.socketDirectory):\(sessionDirectory):ro", "\(session.udevDirectory):/run/udev:ro"]
         }
         host.Binds = binds.nonEmpty
-        host.Devices = try deviceMappings(for: container, granted: devices.filter(\.present)).nonEmpty
+        host.Devices = try deviceMappings(for: index, granted: devices.filter(\.present)).nonEmpty
         // Hot-plug slots: the exact numbers, never a pattern, so no other lease's node opens.
         host.DeviceCgroupRules = devices.filter { !$0.present }.map { "c \($0.major):\($0.minor) rwm" }.nonEmpty
 
@@ -155,26 +154,11 @@ extension TaskPlan {
             StartPeriod: check.startPeriod.map { Int64($0) * second })
     }
 
-    private func binds(for container: ContainerDefinition, directories: [String: String]) throws(ContainerCreationError) -> [String] {
-        let volumes = Dictionary((definition.volumes ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let plannedVolumes = Dictionary(dockerVolumes.map { ($0.volumeName, $0) }, uniquingKeysWith: { first, _ in first })
+    private func binds(for container: ContainerDefinition) -> [String] {
         var binds: [String] = []
         for mount in container.mountPoints ?? [] {
-            // Validation guarantees the volume exists and the path splits.
-            guard let volume = volumes[mount.sourceVolume], let (target, propagation) = MountPropagation.split(mount.containerPath) else {
-                continue
-            }
-            let source: String
-            if let sourcePath = volume.host?.sourcePath {
-                if Placeholder.containsPlaceholder(sourcePath) {
-                    guard let provisioned = directories[volume.name] else { throw .directoryNotProvisioned(volume: volume.name) }
-                    source = provisioned
-                } else {
-                    source = sourcePath
-                }
-            } else if let planned = plannedVolumes[volume.name] {
-                source = planned.dockerName
-            } else {
+            // Validation guarantees the volume exists and the path splits; the policy approved every source.
+            guard let source = bindSources[mount.sourceVolume], let (target, propagation) = MountPropagation.split(mount.containerPath) else {
                 continue
             }
             let options = (mount.readOnly == true ? ["ro"] : []) + (propagation.map { [$0.rawValue] } ?? [])
@@ -184,7 +168,7 @@ extension TaskPlan {
     }
 
     private func deviceMappings(
-        for container: ContainerDefinition, granted: [ContainerDeviceNode]
+        for index: Int, granted: [ContainerDeviceNode]
     ) throws(ContainerCreationError) -> [ContainerCreateRequest.DeviceMapping] {
         var mappings: [ContainerCreateRequest.DeviceMapping] = []
         var seen: Set<String> = []
@@ -201,14 +185,11 @@ extension TaskPlan {
             }
             mappings.append(.init(PathOnHost: node.hostPath, PathInContainer: node.containerPath, CgroupPermissions: "rwm"))
         }
-        for device in container.linuxParameters?.devices ?? [] {
-            let target = device.containerPath ?? device.hostPath
-            guard seen.insert(target).inserted else {
-                throw .invalidDevice(path: target, reason: "is both granted from the lease and named in linuxParameters.devices")
+        for device in containerDevices[index] {
+            guard seen.insert(device.containerPath).inserted else {
+                throw .invalidDevice(path: device.containerPath, reason: "is both granted from the lease and named in linuxParameters.devices")
             }
-            let permissions = device.permissions ?? ["read", "write", "mknod"]
-            let letters = [("read", "r"), ("write", "w"), ("mknod", "m")].filter { permissions.contains($0.0) }.map(\.1).joined()
-            mappings.append(.init(PathOnHost: device.hostPath, PathInContainer: target, CgroupPermissions: letters))
+            mappings.append(.init(PathOnHost: device.hostPath, PathInContainer: device.containerPath, CgroupPermissions: device.cgroupPermissions))
         }
         return mappings
     }

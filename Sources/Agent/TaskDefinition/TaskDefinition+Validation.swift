@@ -207,17 +207,12 @@ extension ContainerDefinition {
 
 extension LinuxParameters {
     func validate(path: String) throws(TaskDefinitionError) {
+        // Which devices a task may have is the operator's TaskPolicy, checked on normalised paths.
         for (index, device) in (devices ?? []).enumerated() {
             let field = "\(path).devices[\(index)]"
-            try validateHostPath(device.hostPath, path: "\(field).hostPath")
-            if let reason = Device.inputDeviceRefusal(device.hostPath) {
-                throw .invalid(path: "\(field).hostPath", reason: reason)
-            }
+            try validateDevicePath(device.hostPath, path: "\(field).hostPath")
             if let containerPath = device.containerPath {
-                try validateContainerPath(containerPath, path: "\(field).containerPath")
-                if let reason = Device.inputDeviceRefusal(containerPath) {
-                    throw .invalid(path: "\(field).containerPath", reason: reason)
-                }
+                try validateDevicePath(containerPath, path: "\(field).containerPath")
             }
             for permission in device.permissions ?? [] where !["read", "write", "mknod"].contains(permission) {
                 throw .invalid(path: "\(field).permissions", reason: "'\(permission)' is not read, write or mknod")
@@ -246,19 +241,6 @@ extension LinuxParameters {
     }
 }
 
-extension Device {
-    /// Why a device path is refused, or nil: input devices reach a container only through the
-    /// session's lease, so a task cannot name them (or a directory holding them) itself.
-    static func inputDeviceRefusal(_ path: String) -> String? {
-        let normalized = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let isInput = normalized == "/dev" || normalized == "/dev/input" || normalized.hasPrefix("/dev/input/")
-            || normalized == "/dev/uinput" || normalized == "/dev/uhid" || normalized.hasPrefix("/dev/hidraw")
-        guard isInput else { return nil }
-        return "'\(path)' is or holds input devices; input devices come only from the session's lease "
-            + "(dockerLabels[\"\(DeviceRolesLabel.key)\"])"
-    }
-}
-
 extension Ulimit {
     /// The names ECS accepts (Docker's, without the `RLIMIT_` prefix).
     public static let names = [
@@ -274,14 +256,24 @@ func isValidName(_ name: String, maximumLength: Int) -> Bool {
 }
 
 /// An absolute host path with no `..` component (placeholders allowed; they become one component).
+/// `..` is refused rather than normalised: behind a link or a placeholder it means another place.
+/// `//`, `.` and a trailing `/` are normalised away by ``TaskPolicy``.
 func validateHostPath(_ text: String, path: String) throws(TaskDefinitionError) {
     guard text.hasPrefix("/") else { throw .invalid(path: path, reason: "'\(text)' is not an absolute path") }
-    let components = text.split(separator: "/")
-    if components.contains("..") || components.contains(".") {
-        throw .invalid(path: path, reason: "'\(text)' has a '.' or '..' component; write the path without it")
+    if text.split(separator: "/").contains("..") {
+        throw .invalid(path: path, reason: "'\(text)' has a '..' component; write the path without it")
     }
     if text.contains(":") || text.contains("\0") {
         throw .invalid(path: path, reason: "'\(text)' has a ':' or NUL, which Docker's bind syntax cannot carry")
+    }
+}
+
+/// An absolute device path without NUL or a pattern; ``TaskPolicy`` normalises it (`..` too,
+/// so `/dev/input/../uinput` is refused as `/dev/uinput`) and decides whether it is allowed.
+func validateDevicePath(_ text: String, path: String) throws(TaskDefinitionError) {
+    guard text.hasPrefix("/") else { throw .invalid(path: path, reason: "'\(text)' is not an absolute path") }
+    if text.contains("\0") || text.contains(where: { "*?[".contains($0) }) {
+        throw .invalid(path: path, reason: "'\(text)' has a NUL or a pattern; name each device by its path")
     }
 }
 

@@ -11,6 +11,9 @@ public enum TaskDefinitionError: Error, Equatable, Sendable, CustomStringConvert
     case invalid(path: String, reason: String)
     /// A FractalID placeholder outside `volumes[].host.sourcePath`, the only field that takes one.
     case misplacedPlaceholder(path: String, volume: String?)
+    /// A field asks for more of the host than the operator's ``TaskPolicy`` grants; `allowedBy`
+    /// names the daemon's flag that would grant it, where one exists.
+    case refused(path: String, reason: String, allowedBy: String?)
 
     public var description: String {
         switch self {
@@ -25,6 +28,8 @@ public enum TaskDefinitionError: Error, Equatable, Sendable, CustomStringConvert
             return "\(subject) contains a FractalID placeholder; only volumes[].host.sourcePath takes "
                 + "\(Placeholder.fractalID) or \(Placeholder.containerSpecificDirectory)"
                 + (volume == nil ? " (the container gets its ID in the FRACTAL_ID environment variable)" : "")
+        case .refused(let path, let reason, let flag):
+            return "\(path) \(reason)" + (flag.map { "; the operator may allow it with fractal-agent \($0)" } ?? "")
         }
     }
 
@@ -32,7 +37,7 @@ public enum TaskDefinitionError: Error, Equatable, Sendable, CustomStringConvert
     public var path: String {
         switch self {
         case .malformedJSON(let line, let column, _): return "\(line):\(column)"
-        case .unsupported(let path, _), .invalid(let path, _), .misplacedPlaceholder(let path, _): return path
+        case .unsupported(let path, _), .invalid(let path, _), .misplacedPlaceholder(let path, _), .refused(let path, _, _): return path
         }
     }
 }

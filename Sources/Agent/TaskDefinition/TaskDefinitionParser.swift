@@ -23,9 +23,17 @@ import Foundation
 /// `executionRoleArn`, `taskRoleArn`, `runtimePlatform`, `ephemeralStorage`), `startTimeout`
 /// (meaningless without `dependsOn`), describe-only fields (`revision`, `status`, ...) and unknown fields.
 public enum TaskDefinitionParser {
-    /// Parses `data`: a task definition object, or `aws ecs describe-task-definition` output
-    /// (an object with the definition under `taskDefinition`).
+    /// Parses and validates `data`: a task definition object, or `aws ecs describe-task-definition`
+    /// output (an object with the definition under `taskDefinition`). To run a task, plan it
+    /// instead (``TaskPlan/init(json:id:policy:)``): that also holds it to the operator's policy.
     public static func parse(_ data: Data) throws(TaskDefinitionError) -> TaskDefinition {
+        let definition = try decode(data)
+        try definition.validate()
+        return definition
+    }
+
+    /// Checks syntax and refused ECS features and decodes the typed model; not yet validated.
+    static func decode(_ data: Data) throws(TaskDefinitionError) -> TaskDefinition {
         let root: JSONValue
         do {
             root = try JSONValue.parse([UInt8](data))
@@ -45,9 +53,7 @@ public enum TaskDefinitionParser {
         let document = wrapped ? root["taskDefinition"]! : root
 
         try UnsupportedFeatures.check(document)
-        let definition = try decode(data, wrapped: wrapped)
-        try definition.validate()
-        return definition
+        return try decode(data, wrapped: wrapped)
     }
 
     /// Parses a task definition held in a string.

@@ -1,11 +1,15 @@
 import DeviceManager
+import Foundation
 
 /// What running one task for one session takes: the validated definition, the session's
 /// FractalID, the directories to provision, the Docker volumes to make and the input devices to lease.
 ///
-/// Pure data: making the plan touches nothing. The caller provisions ``directories`` through its
-/// directory provisioner (which enforces the allowed roots), leases ``deviceRoles``, and then asks
-/// for each container's Docker create body with ``containerCreation(at:devices:directories:)``.
+/// Making a plan is where a task definition is checked, once: validated, then held to the
+/// operator's ``TaskPolicy`` with every path normalised (and, for host paths, resolved with
+/// `realpath`; nothing is made). The placeholder is substituted here, once: ``directories``
+/// carry the paths the lease makes, and ``containerCreation(at:devices:session:)`` binds the
+/// same ones. The caller leases ``deviceRoles`` and ``directories`` (the provisioner enforces
+/// the allowed roots again), then asks for each container's Docker create body.
 public struct TaskPlan: Sendable, Equatable {
     /// The session the task runs for.
     public var id: FractalID
@@ -17,6 +21,11 @@ public struct TaskPlan: Sendable, Equatable {
     public var directories: [PlannedDirectory]
     /// Docker volumes the task uses (Docker-managed `volumes[]` and `dockerVolumeConfiguration`).
     public var dockerVolumes: [PlannedDockerVolume]
+    /// What each volume binds, by volume name: a planned directory's path, an allowed host path
+    /// (normalised, links followed), or a Docker volume's name.
+    public var bindSources: [String: String]
+    /// Each container's own `linuxParameters.devices` as approved, by container index.
+    public var containerDevices: [[PlannedDevice]]
     /// Every input device role any container asked for, in first-asked order: what the lease needs.
     public var deviceRoles: [DeviceRole]
     /// The roles each container asked for, by container index.
@@ -33,33 +42,19 @@ public struct TaskPlan: Sendable, Equatable {
     /// The task's containers, in definition order.
     public var containers: [ContainerDefinition] { definition.containerDefinitions }
 
-    /// Plans `definition` for the session `id`, validating it first.
-    public init(definition: TaskDefinition, id: FractalID) throws(TaskDefinitionError) {
+    /// Plans `definition` for the session `id`: validates it and holds it to `taskPolicy`.
+    public init(definition: TaskDefinition, id: FractalID, policy taskPolicy: TaskPolicy) throws(TaskDefinitionError) {
         try definition.validate()
         self.id = id
         self.definition = definition
         networkMode = try definition.resolvedNetworkMode()
-
-        directories = []
-        dockerVolumes = []
-        for (index, volume) in (definition.volumes ?? []).enumerated() {
-            if let sourcePath = volume.host?.sourcePath {
-                guard Placeholder.containsPlaceholder(sourcePath) else { continue }
-                let hostPath = Placeholder.substitute(sourcePath, id: id)
-                // Validation refused '.' and '..' in the template; a FractalID cannot bring one in. Checked
-                // again because this path is about to be created on the host.
-                try validateHostPath(hostPath, path: "volumes[\(index)].host.sourcePath")
-                directories.append(PlannedDirectory(volumeName: volume.name, template: sourcePath, hostPath: hostPath))
-            } else {
-                dockerVolumes.append(PlannedDockerVolume(volume: volume, id: id))
-            }
-        }
 
         deviceRoles = []
         containerDeviceRoles = []
         hotplugRoles = []
         containerHotplugRoles = []
         var policy: InputPolicy?
+        var hotplugLabel: String?
         for (index, container) in definition.containerDefinitions.enumerated() {
             let path = "containerDefinitions[\(index)].dockerLabels"
             let roles = try DeviceRolesLabel.roles(in: container.dockerLabels, path: path)
@@ -69,6 +64,7 @@ public struct TaskPlan: Sendable, Equatable {
                 in: container.dockerLabels, path: path, key: DeviceRolesLabel.hotplugKey, defaults: [])
             containerHotplugRoles.append(hotplug)
             for role in hotplug where !hotplugRoles.contains(role) { hotplugRoles.append(role) }
+            if !hotplug.isEmpty && hotplugLabel == nil { hotplugLabel = "\(path)[\"\(DeviceRolesLabel.hotplugKey)\"]" }
             if let name = container.dockerLabels?[DeviceRolesLabel.policyKey] {
                 let field = "\(path)[\"\(DeviceRolesLabel.policyKey)\"]"
                 guard let named = InputPolicy(rawValue: name) else {
@@ -89,6 +85,12 @@ public struct TaskPlan: Sendable, Equatable {
                 reason: "names '\(role.rawValue)', which a container also asks for plugged in (fractal.devices); a lease has one device of each role")
         }
         self.policy = policy ?? .standard
+
+        let approved = try taskPolicy.approve(definition, id: id, networkMode: networkMode, hotplugLabel: hotplugLabel)
+        directories = approved.directories
+        dockerVolumes = approved.dockerVolumes
+        bindSources = approved.bindSources
+        containerDevices = approved.devices
     }
 
     /// A path in the container: absolute, no `..`, no `:` (Docker's bind separator).
@@ -99,9 +101,15 @@ public struct TaskPlan: Sendable, Equatable {
         }
     }
 
-    /// Parses ECS JSON and plans it for the session `id`.
-    public init(json: String, id: FractalID) throws(TaskDefinitionError) {
-        try self.init(definition: TaskDefinitionParser.parse(json), id: id)
+    /// Parses ECS JSON and plans it for the session `id`: the one entry from bytes to a checked
+    /// plan (syntax, ECS features, validation, `policy`), each step once.
+    public init(json: Data, id: FractalID, policy: TaskPolicy) throws(TaskDefinitionError) {
+        try self.init(definition: TaskDefinitionParser.decode(json), id: id, policy: policy)
+    }
+
+    /// Parses ECS JSON held in a string and plans it for the session `id`.
+    public init(json: String, id: FractalID, policy: TaskPolicy) throws(TaskDefinitionError) {
+        try self.init(json: Data(json.utf8), id: id, policy: policy)
     }
 
     /// The index of the container named `name`.
@@ -114,9 +122,10 @@ public struct TaskPlan: Sendable, Equatable {
 public struct PlannedDirectory: Sendable, Equatable, Codable {
     /// The task's name for the volume (`volumes[].name`).
     public var volumeName: String
-    /// `host.sourcePath` as written, placeholder included.
+    /// `host.sourcePath`, normalised (`//`, `.` and a trailing `/` dropped), placeholder included.
     public var template: String
-    /// `host.sourcePath` with the placeholder replaced by the FractalID.
+    /// ``template`` with the placeholder replaced by the FractalID: where the lease makes the
+    /// directory and what the container binds.
     public var hostPath: String
 
     /// Creates the value from its fields.

@@ -11,6 +11,8 @@ public final class TaskRunner: Sendable {
     private let leases: LeaseManager
     /// Told which containers run for which lease, so hot-plugs reach them; none in tests without it.
     private let views: SessionViews?
+    /// What the operator lets a task definition ask of the host.
+    private let policy: TaskPolicy
     private let logger: Logger
     private let tasks = Mutex<[FractalID: TaskRecord]>([:])
     /// Tasks being started or stopped, so a container's end and a stop request don't race.
@@ -19,10 +21,11 @@ public final class TaskRunner: Sendable {
     /// so a restarted daemon never answers "no such task" for one it is about to find again.
     private let recovered = Mutex(false)
 
-    public init(docker: DockerClient, leases: LeaseManager, views: SessionViews? = nil, logger: Logger) {
+    public init(docker: DockerClient, leases: LeaseManager, views: SessionViews? = nil, policy: TaskPolicy, logger: Logger) {
         self.docker = docker
         self.leases = leases
         self.views = views
+        self.policy = policy
         self.logger = logger
     }
 
@@ -32,11 +35,10 @@ public final class TaskRunner: Sendable {
     /// `owner` is the caller as the kernel reported it, recorded with the task's lease.
     public func run(definition json: Data, id requestedID: FractalID? = nil, owner: LeaseOwner? = nil) async throws(TaskError) -> TaskRecord {
         await waitUntilRecovered()
-        let definition: TaskDefinition
-        do { definition = try TaskDefinitionParser.parse(json) } catch { throw .definition(error) }
         let id = requestedID ?? FractalID.random()
+        // Checked once, before anything is made: a refused definition leaves nothing behind.
         let plan: TaskPlan
-        do { plan = try TaskPlan(definition: definition, id: id) } catch { throw .definition(error) }
+        do { plan = try TaskPlan(json: json, id: id, policy: policy) } catch { throw .definition(error) }
         guard busy.withLock({ $0.insert(id).inserted }) else { throw .duplicate(id) }
         defer { _ = busy.withLock { $0.remove(id) } }
         if tasks.withLock({ $0[id] != nil }) { throw .duplicate(id) }
@@ -63,11 +65,10 @@ public final class TaskRunner: Sendable {
 
         var created: [TaskRecord.Container] = []
         do throws(TaskError) {
-            var directories: [String: String] = [:]
-            for planned in plan.directories {
-                if let provisioned = lease.directories.first(where: { $0.path == planned.hostPath }) {
-                    directories[planned.volumeName] = provisioned.path
-                }
+            // The lease makes its directories in the order asked: each where the plan put it, or nothing is bound.
+            for (index, planned) in plan.directories.enumerated()
+            where !lease.directories.indices.contains(index) || lease.directories[index].path != planned.hostPath {
+                throw TaskError.creation(.directoryNotProvisioned(volume: planned.volumeName))
             }
             do {
                 for volume in plan.dockerVolumes where volume.mayCreate { try await docker.createVolume(volume) }
@@ -80,7 +81,7 @@ public final class TaskRunner: Sendable {
                 }
                 let creation: ContainerCreation
                 do {
-                    creation = try plan.containerCreation(at: index, devices: nodes, directories: directories, session: lease.session)
+                    creation = try plan.containerCreation(at: index, devices: nodes, session: lease.session)
                 } catch { throw TaskError.creation(error) }
                 do {
                     let made = try await docker.createContainer(creation)

@@ -6,14 +6,6 @@ import Testing
 @Suite struct ContainerCreationTests {
     let id = try! FractalID("session-42")
 
-    var fractalDirectories: [String: String] {
-        [
-            "containerResourceMappings": "/srv/fractal/session-42/containerResourceMappings",
-            "userConfigs": "/srv/fractal/session-42/userConfigs",
-            "sockets": "/srv/fractal/temp/session-42/sockets",
-        ]
-    }
-
     let leased = [
         ContainerDeviceNode(hostPath: "/dev/input/event7", major: 13, minor: 71),
         ContainerDeviceNode(hostPath: "/dev/input/mouse2", major: 13, minor: 34),
@@ -21,8 +13,8 @@ import Testing
     ]
 
     func fractalCreation() throws -> ContainerCreation {
-        let plan = try TaskPlan(json: Fixtures.fractal, id: id)
-        return try plan.containerCreation(at: 0, devices: leased, directories: fractalDirectories)
+        let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
+        return try plan.containerCreation(at: 0, devices: leased)
     }
 
     @Test func nameIsSessionAndContainer() throws {
@@ -45,28 +37,31 @@ import Testing
     }
 
     @Test func noDevicesMeansNoDevicesField() throws {
-        let plan = try TaskPlan(json: Fixtures.fractal, id: id)
-        let request = try plan.containerCreation(at: 0, devices: [], directories: fractalDirectories).request
+        let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
+        let request = try plan.containerCreation(at: 0, devices: []).request
         #expect(request.HostConfig.Devices == nil)
     }
 
     @Test func bindsUseProvisionedPathsReadOnlyAndPropagation() throws {
         let request = try fractalCreation().request
         #expect(request.HostConfig.Binds == [
-            "/srv/fractal/session-42/containerResourceMappings:/fractal/resourceMappings:ro",
-            "/srv/fractal/session-42/userConfigs:/fractal/userConfigs:rshared",
-            "/srv/fractal/temp/session-42/sockets:/tmp/sockets",
+            "/fractal/session-42/containerResourceMappings:/fractal/resourceMappings:ro",
+            "/fractal/session-42/userConfigs:/fractal/userConfigs:rshared",
+            "/fractal/temp/session-42/sockets:/tmp/sockets",
             "/sys/fs/cgroup:/sys/fs/cgroup:ro",
         ])
     }
 
-    @Test func missingProvisionedDirectoryIsAnError() throws {
-        let plan = try TaskPlan(json: Fixtures.fractal, id: id)
-        var directories = fractalDirectories
-        directories["sockets"] = nil
-        #expect(throws: ContainerCreationError.directoryNotProvisioned(volume: "sockets")) {
-            try plan.containerCreation(at: 0, devices: [], directories: directories)
-        }
+    @Test func bindSourcesAreThePlansNormalisedPaths() throws {
+        // The plan substitutes once; the lease makes these paths and the container binds the same.
+        let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
+        #expect(plan.bindSources == [
+            "cgroup": "/sys/fs/cgroup",
+            "containerResourceMappings": "/fractal/session-42/containerResourceMappings",
+            "userConfigs": "/fractal/session-42/userConfigs",
+            "sockets": "/fractal/temp/session-42/sockets",
+        ])
+        #expect(plan.directories.map(\.hostPath) == plan.directories.map { plan.bindSources[$0.volumeName] })
     }
 
     @Test func unitsBecomeBytes() throws {
@@ -85,8 +80,8 @@ import Testing
     }
 
     @Test func cpuMemoryAndUlimitsOfAContainer() throws {
-        let plan = try TaskPlan(json: Fixtures.register, id: id)
-        let web = try plan.containerCreation(at: 0, devices: [], directories: [:]).request
+        let plan = try TaskPlan(json: Fixtures.register, id: id, policy: Fixtures.policy)
+        let web = try plan.containerCreation(at: 0, devices: []).request
         #expect(web.HostConfig.CpuShares == 512)
         #expect(web.HostConfig.Memory == Int64(512 * 1_048_576))
         #expect(web.HostConfig.MemoryReservation == Int64(256 * 1_048_576))
@@ -97,14 +92,14 @@ import Testing
         #expect(web.HostConfig.Binds == ["/srv/www:/usr/share/nginx/html:ro"])
         #expect(web.Cmd == ["nginx", "-g", "daemon off;"])
 
-        let cache = try plan.containerCreation(at: 1, devices: [], directories: [:]).request
+        let cache = try plan.containerCreation(at: 1, devices: []).request
         #expect(cache.HostConfig.Binds == ["fractal-session-42-scratch:/data"])
         #expect(cache.HostConfig.CpuShares == nil && cache.HostConfig.Memory == nil)
     }
 
     @Test func taskLevelLimitsApplyToASingleContainer() throws {
-        let plan = try TaskPlan(json: Fixtures.minimal(task: #" "cpu": "0.5 vCPU", "memory": "1 GB","#), id: id)
-        let host = try plan.containerCreation(at: 0, devices: [], directories: [:]).request.HostConfig
+        let plan = try TaskPlan(json: Fixtures.minimal(task: #" "cpu": "0.5 vCPU", "memory": "1 GB","#), id: id, policy: Fixtures.policy)
+        let host = try plan.containerCreation(at: 0, devices: []).request.HostConfig
         #expect(host.NanoCpus == 500_000_000)
         #expect(host.Memory == Int64(1024 * 1_048_576))
     }
@@ -123,8 +118,8 @@ import Testing
     @Test func taskDevicesAreMappedWithTheirPermissions() throws {
         let plan = try TaskPlan(
             json: Fixtures.minimal(container: #""linuxParameters": {"devices": [{"hostPath": "/dev/dri/renderD128", "containerPath": "/dev/dri/renderD128", "permissions": ["read", "write"]}]}"#),
-            id: id)
-        let request = try plan.containerCreation(at: 0, devices: [leased[0]], directories: [:]).request
+            id: id, policy: Fixtures.policy)
+        let request = try plan.containerCreation(at: 0, devices: [leased[0]]).request
         #expect(request.HostConfig.Devices == [
             .init(PathOnHost: "/dev/input/event7", PathInContainer: "/dev/input/event7", CgroupPermissions: "rwm"),
             .init(PathOnHost: "/dev/dri/renderD128", PathInContainer: "/dev/dri/renderD128", CgroupPermissions: "rw"),
@@ -132,15 +127,15 @@ import Testing
     }
 
     @Test func grantedDevicesMustBeNodesUnderDev() throws {
-        let plan = try TaskPlan(json: Fixtures.minimal(), id: id)
+        let plan = try TaskPlan(json: Fixtures.minimal(), id: id, policy: Fixtures.policy)
         #expect(throws: ContainerCreationError.invalidDevice(path: "/dev/input/event*", reason: "is a pattern; grant each node by its path")) {
-            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/input/event*", major: 13, minor: 64)], directories: [:])
+            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/input/event*", major: 13, minor: 64)])
         }
         #expect(throws: ContainerCreationError.invalidDevice(path: "/tmp/x", reason: "is not a path under /dev")) {
-            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/tmp/x", major: 1, minor: 3)], directories: [:])
+            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/tmp/x", major: 1, minor: 3)])
         }
         #expect(throws: ContainerCreationError.noSuchContainer(index: 3, count: 1)) {
-            try plan.containerCreation(at: 3, devices: [], directories: [:])
+            try plan.containerCreation(at: 3, devices: [])
         }
     }
 
@@ -149,8 +144,8 @@ import Testing
             json: Fixtures.minimal(
                 container: #""portMappings": [{"containerPort": 32262, "hostPort": 0, "protocol": "tcp"}, {"containerPort": 32263, "protocol": "udp"}, {"containerPort": 8080, "hostPort": 18080}]"#,
                 task: #" "networkMode": "bridge","#),
-            id: id)
-        let request = try plan.containerCreation(at: 0, devices: [], directories: [:]).request
+            id: id, policy: Fixtures.policy)
+        let request = try plan.containerCreation(at: 0, devices: []).request
         #expect(request.HostConfig.NetworkMode == "bridge")
         #expect(request.ExposedPorts?.keys.sorted() == ["32262/tcp", "32263/udp", "8080/tcp"])
         #expect(request.HostConfig.PortBindings == [
@@ -164,18 +159,18 @@ import Testing
         "stopTimeout": 20, "interactive": true, "pseudoTerminal": true, "entryPoint": ["/init"],
         "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 10},
         "extraHosts": [{"hostname": "db", "ipAddress": "10.0.0.2"}], "dnsServers": ["1.1.1.1"],
-        "systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
+        "systemControls": [{"namespace": "net.ipv4.ping_group_range", "value": "0 1000"}],
         "dockerSecurityOptions": ["no-new-privileges"],
         "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}}
         """#
-        let plan = try TaskPlan(json: Fixtures.minimal(container: container), id: id)
-        let request = try plan.containerCreation(at: 0, devices: [], directories: [:]).request
+        let plan = try TaskPlan(json: Fixtures.minimal(container: container), id: id, policy: Fixtures.policy)
+        let request = try plan.containerCreation(at: 0, devices: []).request
         #expect(request.User == "1000:1000" && request.WorkingDir == "/home/app" && request.Hostname == "game")
         #expect(request.HostConfig.ReadonlyRootfs == true && request.StopTimeout == 20)
         #expect(request.OpenStdin == true && request.Tty == true && request.Entrypoint == ["/init"])
         #expect(request.Healthcheck == .init(Test: ["CMD-SHELL", "true"], Interval: 10_000_000_000, Timeout: 5_000_000_000, Retries: 3))
         #expect(request.HostConfig.ExtraHosts == ["db:10.0.0.2"] && request.HostConfig.Dns == ["1.1.1.1"])
-        #expect(request.HostConfig.Sysctls == ["net.core.somaxconn": "1024"])
+        #expect(request.HostConfig.Sysctls == ["net.ipv4.ping_group_range": "0 1000"])
         #expect(request.HostConfig.SecurityOpt == ["no-new-privileges"])
         #expect(request.HostConfig.LogConfig == .init(Type: "json-file", Config: ["max-size": "10m"]))
     }

@@ -9,7 +9,7 @@ import Testing
     func plan(_ labels: String, _ second: String? = nil) throws -> TaskPlan {
         let containers = [#"{"name": "a", "image": "i", "dockerLabels": {\#(labels)}}"#]
             + (second.map { [#"{"name": "b", "image": "i", "dockerLabels": {\#($0)}}"#] } ?? [])
-        return try TaskPlan(json: #"{"family": "f", "containerDefinitions": [\#(containers.joined(separator: ","))]}"#, id: id)
+        return try TaskPlan(json: #"{"family": "f", "containerDefinitions": [\#(containers.joined(separator: ","))]}"#, id: id, policy: Fixtures.policy)
     }
 
     @Test func hotplugRolesAreSlotsBesideThePluggedDevices() throws {
@@ -50,7 +50,7 @@ import Testing
             ContainerDeviceNode(hostPath: "/dev/input/js1", major: 13, minor: 1, present: false),
         ]
         let labelled = try plan(#""fractal.session-dir": "/run/input""#)
-        let request = try labelled.containerCreation(at: 0, devices: devices, directories: [:], session: session).request
+        let request = try labelled.containerCreation(at: 0, devices: devices, session: session).request
         #expect(request.HostConfig.Binds == [
             "/run/fractal-agent/sessions/session-42/socket:/run/input:ro",
             "/run/fractal-agent/sessions/session-42/udev:/run/udev:ro",
@@ -59,7 +59,7 @@ import Testing
         #expect(request.HostConfig.DeviceCgroupRules == ["c 13:73 rwm", "c 13:1 rwm"])
         #expect(request.Env?.contains("FRACTAL_SESSION_SOCKET=/run/input/input.sock") == true)
 
-        let bare = try plan("").containerCreation(at: 0, devices: Array(devices.prefix(1)), directories: [:])
+        let bare = try plan("").containerCreation(at: 0, devices: Array(devices.prefix(1)))
         #expect(bare.request.HostConfig.Binds == nil)
         #expect(bare.request.HostConfig.DeviceCgroupRules == nil)
     }

@@ -1,7 +1,14 @@
+import Agent
 import Foundation
 
 /// Task definitions shaped like real ones, for the tests.
 enum Fixtures {
+    /// What the operator of the fixtures' host allows: their placeholder root, the two host
+    /// paths they bind, the capability beyond Docker's defaults and the GPU they name.
+    static let policy = TaskPolicy(
+        allowedRoots: ["/fractal"], allowedHostPaths: ["/sys/fs/cgroup", "/srv/www"], allowedCapabilities: ["SYS_NICE"],
+        allowedDevices: ["/dev/dri"])
+
     /// `RegisterTaskDefinition` input: two containers, a host volume, a Docker-managed volume.
     static let register = """
     {

@@ -6,7 +6,7 @@ import Testing
     let id = try! FractalID("session-42")
 
     @Test func fractalTaskPlansItsDirectoriesAndDevices() throws {
-        let plan = try TaskPlan(json: Fixtures.fractal, id: id)
+        let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
         #expect(plan.family == "fractal-chrome")
         #expect(plan.id == id)
         #expect(plan.networkMode == .none)
@@ -18,8 +18,8 @@ import Testing
                 volumeName: "userConfigs", template: "/fractal/%%FRACTAL_CONTAINER_SPECIFIC_DIR_PLACEHOLDER%%/userConfigs",
                 hostPath: "/fractal/session-42/userConfigs"),
             PlannedDirectory(
-                volumeName: "sockets", template: "/fractal/temp/%%FRACTAL_ID_PLACEHOLDER%%/sockets/",
-                hostPath: "/fractal/temp/session-42/sockets/"),
+                volumeName: "sockets", template: "/fractal/temp/%%FRACTAL_ID_PLACEHOLDER%%/sockets",
+                hostPath: "/fractal/temp/session-42/sockets"),
         ])
         // A plain host path is a bind, not a directory to make.
         #expect(!plan.directories.contains { $0.volumeName == "cgroup" })
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func devicesDefaultToKeyboardMouseTabletAndUnite() throws {
-        let plan = try TaskPlan(json: Fixtures.register, id: id)
+        let plan = try TaskPlan(json: Fixtures.register, id: id, policy: Fixtures.policy)
         // "web" says none; "cache" has no label and gets the default.
         #expect(plan.containerDeviceRoles == [[], [.keyboard, .mouse, .tablet]])
         #expect(plan.deviceRoles == [.keyboard, .mouse, .tablet])
@@ -43,7 +43,7 @@ import Testing
           {"name": "b", "image": "i", "dockerLabels": {"fractal.devices": "keyboard,touchscreen"}}
         ]}
         """
-        let plan = try TaskPlan(json: json, id: id)
+        let plan = try TaskPlan(json: json, id: id, policy: Fixtures.policy)
         #expect(plan.deviceRoles == [.gamepad, .keyboard, .touchscreen])
     }
 
@@ -54,7 +54,9 @@ import Testing
          {"name": "models", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true}},
          {"name": "fixed", "dockerVolumeConfiguration": {"scope": "shared"}}]
         """)
-        let plan = try TaskPlan(json: json, id: id)
+        var policy = Fixtures.policy
+        policy.allowsDockerVolumeOptions = true
+        let plan = try TaskPlan(json: json, id: id, policy: policy)
         #expect(plan.dockerVolumes.map(\.dockerName) == ["fractal-session-42-scratch", "fractal-session-42-cache", "models", "fixed"])
         #expect(plan.dockerVolumes.map(\.scope) == [.task, .task, .shared, .shared])
         #expect(plan.dockerVolumes.map(\.mayCreate) == [true, true, true, false])
@@ -68,7 +70,7 @@ import Testing
         container.mountPoints = [MountPoint(sourceVolume: "nowhere", containerPath: "/x")]
         let definition = TaskDefinition(family: "f", containerDefinitions: [container])
         #expect(throws: TaskDefinitionError.invalid(path: "containerDefinitions[0].mountPoints[0].sourceVolume", reason: "names no volume 'nowhere'")) {
-            try TaskPlan(definition: definition, id: id)
+            try TaskPlan(definition: definition, id: id, policy: Fixtures.policy)
         }
     }
 }

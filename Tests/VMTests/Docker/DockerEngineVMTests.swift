@@ -65,7 +65,7 @@ import Testing
             json: Self.taskJSON(
                 command: ["sh", "-c", "od -An -tx1 -N4 /dev/fractal-zero > /out/zero; echo $FRACTAL_ID $GREETING > /out/env; ls /dev > /out/dev; echo kept > /scratch/file; exit 3"],
                 root: root),
-            id: id)
+            id: id, policy: TaskPolicy(allowedRoots: [root]))
         #expect(plan.deviceRoles == [.keyboard])
         // The directory provisioner's job in the daemon; here, just make it.
         let directory = try #require(plan.directories.first)
@@ -75,8 +75,7 @@ import Testing
 
         // /dev/zero stands in for a leased input node: any character device shows the mapping is exact.
         let creation = try plan.containerCreation(
-            at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/zero", containerPath: "/dev/fractal-zero", major: 1, minor: 5)],
-            directories: [directory.volumeName: directory.hostPath])
+            at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/zero", containerPath: "/dev/fractal-zero", major: 1, minor: 5)])
         #expect(creation.request.Image == image)
 
         let events = try await client.events(DockerFilters(["type": ["container"], "event": ["die", "destroy"], "label": ["fractal.id=\(id)"]]))
@@ -121,8 +120,8 @@ import Testing
         var definition = ContainerDefinition(name: "sleeper", image: DockerTestImage.reference)
         definition.command = ["sleep", "600"]
         definition.dockerLabels = ["fractal.devices": "none"]
-        let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-sleep", containerDefinitions: [definition]), id: id)
-        let created = try await client.createContainer(try plan.containerCreation(at: 0, devices: [], directories: [:]))
+        let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-sleep", containerDefinitions: [definition]), id: id, policy: TaskPolicy())
+        let created = try await client.createContainer(try plan.containerCreation(at: 0, devices: []))
         try await client.startContainer(created.Id)
         #expect(try await client.inspectContainer(created.Id)?.State.Running == true)
 
@@ -144,8 +143,8 @@ import Testing
             let id = FractalID.random()
             var definition = ContainerDefinition(name: "idle", image: DockerTestImage.reference)
             definition.command = ["true"]
-            let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-list", containerDefinitions: [definition]), id: id)
-            made.append((id, try await client.createContainer(try plan.containerCreation(at: 0, devices: [], directories: [:])).Id))
+            let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-list", containerDefinitions: [definition]), id: id, policy: TaskPolicy())
+            made.append((id, try await client.createContainer(try plan.containerCreation(at: 0, devices: [])).Id))
         }
         let all = try await client.listContainers()
         #expect(Set(made.map(\.1)).isSubset(of: Set(all.map(\.Id))))

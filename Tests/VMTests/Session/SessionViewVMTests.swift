@@ -44,7 +44,9 @@ import Testing
         try requireVM()
         try installUdevRules()
         _ = try await DockerTestImage.ensureHostUserland()
-        let daemon = try DaemonProcess()
+        // The task binds these host paths as they are: the operator's allow-list says so.
+        let hostPaths = ["/usr", scripts, repositoryRoot.appending(path: "clients/python").path]
+        let daemon = try DaemonProcess(extraArguments: hostPaths.flatMap { ["--allow-host-path", $0] })
         return (daemon, daemon.client())
     }
 

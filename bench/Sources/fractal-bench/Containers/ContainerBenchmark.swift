@@ -160,22 +160,18 @@ struct ContainerBenchmark {
     private func direct(_ daemon: BenchDaemon, _ docker: DockerClient, _ definition: String) async throws -> DirectTiming {
         // Set-up, untimed for this path: the same devices and directory, leased from the daemon.
         // What TaskRunner asks the lease manager for (the plan's templates do not depend on the ID).
-        let requested = try TaskPlan(json: definition, id: FractalID.random())
+        let policy = TaskPolicy(allowedRoots: [daemon.root])
+        let requested = try TaskPlan(json: definition, id: FractalID.random(), policy: policy)
         let (lease, leaseMilliseconds) = try await Monotonic.milliseconds {
             try await daemon.client.createLease(CreateLeaseRequest(
                 devices: requested.deviceRoles.map(\.rawValue), directories: requested.directories.map(\.request)))
         }
-        let plan = try TaskPlan(json: definition, id: lease.id)
-        var directories: [String: String] = [:]
-        for planned in plan.directories {
-            guard lease.directories.contains(where: { $0.path == planned.hostPath }) else {
-                throw BenchFailure("lease \(lease.id) has no directory \(planned.hostPath)")
-            }
-            directories[planned.volumeName] = planned.hostPath
+        let plan = try TaskPlan(json: definition, id: lease.id, policy: policy)
+        for planned in plan.directories where !lease.directories.contains(where: { $0.path == planned.hostPath }) {
+            throw BenchFailure("lease \(lease.id) has no directory \(planned.hostPath)")
         }
         let creation = try plan.containerCreation(
-            at: 0, devices: lease.devices.flatMap(\.nodes).map { ContainerDeviceNode($0) }, directories: directories,
-            session: lease.session)
+            at: 0, devices: lease.devices.flatMap(\.nodes).map { ContainerDeviceNode($0) }, session: lease.session)
 
         let start = Monotonic.nanoseconds
         let made = try await docker.createContainer(creation)
