@@ -85,6 +85,8 @@ public struct LeaseResponse: Codable, Sendable {
     public var session: SessionPaths?
     /// `docker run` flags that hand exactly this lease's nodes and directories to a container.
     public var dockerRunFlags: [String]
+    /// For a `release-failed` lease: what its release left behind, and why (paths and errors).
+    public var releaseProblem: String?
 
     public init(_ lease: Lease) {
         id = lease.id
@@ -98,6 +100,7 @@ public struct LeaseResponse: Codable, Sendable {
         policy = lease.policy
         session = lease.session
         dockerRunFlags = Self.dockerRunFlags(for: lease)
+        releaseProblem = lease.releaseProblem
     }
 
     /// `--device NODE:NODE:rwm` for every plugged node, `--device-cgroup-rule` for unplugged ones

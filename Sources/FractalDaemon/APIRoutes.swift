@@ -217,9 +217,10 @@ struct APIRoutes: Sendable {
         case let error as LeaseError:
             let status: HTTPResponse.Status
             switch error {
-            case .duplicate, .busy, .alreadyPlugged, .notPlugged, .notProvisioned: status = .conflict
+            case .duplicate, .busy, .alreadyPlugged, .notPlugged, .notProvisioned, .pathTaken: status = .conflict
             case .notFound: status = .notFound
-            case .limitReached: status = .serviceUnavailable
+            // Missing udev rules: the host cannot hand out devices safely until the operator installs them.
+            case .limitReached, .udevRulesMissing: status = .serviceUnavailable
             case .device(_, let cause as UInputError) where cause.code == .inputMinorsExhausted: status = .serviceUnavailable
             case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest
             case .udevTimeout: status = .gatewayTimeout

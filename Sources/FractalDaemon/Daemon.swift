@@ -28,7 +28,8 @@ public enum Daemon {
             configuration: .init(
                 stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
                 maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
-                uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot),
+                uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot,
+                directoryLimits: configuration.directoryLimits),
             logger: logger)
         let report = try manager.reconcile()
         logger.info("\(report)")

@@ -20,6 +20,8 @@ public struct DaemonConfiguration: Sendable {
     public var sessionRoot: String = "/run/fractal-agent/sessions"
     /// The Docker Engine's socket, for tasks.
     public var dockerSocketPath: String = "/var/run/docker.sock"
+    /// The size and inode caps of every lease's tmpfs directory (`--directory-size` and the like).
+    public var directoryLimits = DirectoryLimits()
     /// Release every lease (devices, mounts, directories) on SIGTERM instead of keeping the
     /// directories for the containers that still run.
     public var releaseOnExit: Bool = false
@@ -42,3 +44,6 @@ public struct DaemonConfiguration: Sendable {
             reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath])
     }
 }
+
+/// `fractal-agent --directory-size` and the like: the caps of lease directories.
+public typealias DaemonDirectoryLimits = DirectoryLimits

@@ -84,7 +84,7 @@ struct Create: AsyncParsableCommand {
 
     @Option(name: .customLong("dir"), help: ArgumentHelp(
         "A directory template with %%FRACTAL_ID_PLACEHOLDER%%, plus options (repeatable).",
-        discussion: "Form: TEMPLATE[,tmpfs=SIZE|,bind=SRC][,mode=0750][,owner=UID[:GID]][,ro][,noexec][,keep]"))
+        discussion: "Form: \(DirectoryRequest.syntax). Without tmpfs=, plain or bind= the directory is a tmpfs with the daemon's size and inode caps (fractal-agent --directory-size, --directory-inodes); plain is uncapped: a session can fill the filesystem it is on."))
     var directories: [String] = []
 
     // `--owner` was this option's name before the daemon learned who calls it from the kernel.

@@ -22,6 +22,9 @@ enum LeaseText {
             lines.append("  " + shellJoin(lease.dockerRunFlags))
         } else if lease.state == .devicesLost {
             lines.append("its devices ended with an earlier fractal-agent process; release it with: devicectl release \(lease.id)")
+        } else if lease.state == .releaseFailed {
+            lines.append("its release left this behind: \(lease.releaseProblem ?? "(no reason recorded)")")
+            lines.append("fix that, then release it again: devicectl release \(lease.id)")
         }
         return lines.joined(separator: "\n")
     }

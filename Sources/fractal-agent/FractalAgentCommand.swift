@@ -58,6 +58,21 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Flag(help: "Let task definitions use Docker volumes with a driver, driverOpts, shared scope or autoprovision (driverOpts can mount any host path).")
     var allowDockerVolumeOptions = false
 
+    @Option(help: ArgumentHelp(
+        "The size cap of a lease's directory, a tmpfs unless the request says otherwise (K, M or G suffix).",
+        discussion: "A session cannot write more into its directory, so it cannot fill the filesystem the directory (or the state database) lives on. tmpfs takes its pages from memory and swap: this times --max-leases is what sessions may hold. A request may ask for less, or more up to --directory-max-size.",
+        valueName: "size"))
+    var directorySize: String = "1G"
+
+    @Option(help: ArgumentHelp("The most files and directories in a lease's tmpfs directory.", valueName: "count"))
+    var directoryInodes: UInt64 = DaemonDirectoryLimits.standardInodes
+
+    @Option(help: ArgumentHelp("The largest size cap a request may ask for (default: --directory-size).", valueName: "size"))
+    var directoryMaxSize: String?
+
+    @Option(help: ArgumentHelp("The most files a request may ask for (default: --directory-inodes).", valueName: "count"))
+    var directoryMaxInodes: UInt64?
+
     @Option(help: "The most live leases at once (the kernel has at most 1024 input minors; a lease takes 3 to 8).")
     var maxLeases: Int = DaemonConfiguration().maximumLeases
 
@@ -86,12 +101,26 @@ struct FractalAgentCommand: AsyncParsableCommand {
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
         }
+        if let problem = try directoryLimits().problem { throw ValidationError("--directory-*: \(problem)") }
         for (flag, paths) in [("--allow-host-path", allowHostPaths), ("--allow-device", allowDevices)] {
             for path in paths where !path.hasPrefix("/") { throw ValidationError("\(flag) \(path) must be an absolute path") }
         }
         for capability in allowCapabilities where capability.uppercased() == "ALL" || capability.uppercased() == "CAP_ALL" {
             throw ValidationError("--allow-capability \(capability): every capability at once is never allowed; name each one")
         }
+    }
+
+    /// The directory caps the options ask for.
+    func directoryLimits() throws -> DaemonDirectoryLimits {
+        func bytes(_ text: String, _ flag: String) throws -> UInt64 {
+            guard let bytes = DaemonDirectoryLimits.bytes(text) else {
+                throw ValidationError("\(flag) \(text) is not a size above zero such as 512M or 1G")
+            }
+            return bytes
+        }
+        return DaemonDirectoryLimits(
+            defaultSizeBytes: try bytes(directorySize, "--directory-size"), defaultInodes: directoryInodes,
+            maximumSizeBytes: try directoryMaxSize.map { try bytes($0, "--directory-max-size") }, maximumInodes: directoryMaxInodes)
     }
 
     func run() async throws {
@@ -106,6 +135,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.uinputPath = uinput
         configuration.sessionRoot = sessionDir
         configuration.releaseOnExit = releaseOnExit
+        configuration.directoryLimits = try directoryLimits()
         configuration.allowedHostPaths = allowHostPaths
         configuration.allowedCapabilities = allowCapabilities
         configuration.allowedDevices = allowDevices

@@ -35,7 +35,7 @@ public enum DirectoryError: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .invalidSpec(let spec, let reason):
-            return "directory spec '\(spec)' is not valid: \(reason); expected TEMPLATE[,tmpfs=SIZE][,inodes=COUNT]|[,plain]|[,bind=SOURCE][,mode=OCTAL][,owner=UID[:GID]][,group=GID][,ro][,noexec][,suid][,dev][,keep]"
+            return "directory spec '\(spec)' is not valid: \(reason); expected \(DirectoryRequest.syntax)"
         case .invalidRequest(let template, let reason):
             return "directory request for '\(template)' is not valid: \(reason)"
         case .invalidRoot(let root, let reason):

@@ -71,11 +71,15 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     public var noSuid: Bool
     /// Mount with `nodev` (on by default; ignored without a mount).
     public var noDev: Bool
-    /// Leave the directory (not the mount) in place when the session ends.
+    /// Leave the directory (not the mount, and so not a tmpfs's files) in place when the session ends.
     public var keep: Bool
 
     /// The mode used when none is given.
     public static let defaultMode: UInt32 = 0o750
+
+    /// `parse`'s syntax in one line, for help texts and messages. Without a mount option the
+    /// directory is a tmpfs with the daemon's caps; `plain` is uncapped, at the operator's risk.
+    public static let syntax = "TEMPLATE[,tmpfs=SIZE][,inodes=COUNT]|[,plain]|[,bind=SOURCE][,mode=OCTAL][,owner=UID[:GID]][,group=GID][,ro][,noexec][,suid][,dev][,keep]"
 
     /// A request with the defaults of the spec syntax: mode 0750, the agent's owner, a tmpfs
     /// with the daemon's caps, `nosuid,nodev`, removed on release.
@@ -172,7 +176,8 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     /// - `ro` / `rw`: mount read-only / read-write (default `rw`; `ro` needs a mount).
     /// - `noexec` / `exec`: forbid / allow executing from the mount (default `exec`; `noexec` needs a mount).
     /// - `suid` / `nosuid`, `dev` / `nodev`: honour set-user-ID bits / device files (default `nosuid`, `nodev`).
-    /// - `keep`: leave the directory in place when the session ends (mounts are still undone).
+    /// - `keep`: leave the directory in place when the session ends (mounts are still undone, so
+    ///   a tmpfs's files go with it: data that must outlive the session wants `plain` or `bind=`).
     ///
     /// `tmpfs`, `plain` and `bind` exclude each other, and `inodes` goes only with a tmpfs; no
     /// option may be given twice, nor with its opposite.

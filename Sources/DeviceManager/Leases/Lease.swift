@@ -77,6 +77,9 @@ public enum LeaseState: String, Codable, Sendable {
     case devicesLost = "devices-lost"
     /// Being released; a lease found in this state at start-up finishes its release.
     case releasing
+    /// A release left something behind (a directory it could not unmount or remove): the record
+    /// keeps what is left and why (`releaseProblem`) until a later release, or start-up, removes it.
+    case releaseFailed = "release-failed"
 }
 
 /// How udev dealt with a lease's devices before it was handed out.
@@ -147,6 +150,11 @@ public struct Lease: Codable, Sendable {
     public var policy: InputPolicy = .standard
     /// The session socket and udev view; nil when the daemon runs without a session root.
     public var session: SessionPaths?
+    /// Whether the release under way keeps the directories (`keepDirs`): written before the
+    /// release acts, so a release that start-up finishes keeps them too.
+    public var keepDirectories: Bool = false
+    /// Why the last release left something behind (each path and its error); nil unless `release-failed`.
+    public var releaseProblem: String?
 
     public init(
         id: FractalID, state: LeaseState, devices: [LeasedDevice] = [], directories: [ProvisionedDirectory] = [],
@@ -167,6 +175,7 @@ public struct Lease: Codable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case id, state, devices, directories, plannedDirectories, owner, note, createdAt, udev, policy, session
+        case keepDirectories, releaseProblem
     }
 
     /// Records written by earlier versions lack the later fields; they take their defaults.
@@ -189,6 +198,15 @@ public struct Lease: Codable, Sendable {
         udev = try container.decodeIfPresent(UdevReadiness.self, forKey: .udev)
         policy = try container.decodeIfPresent(InputPolicy.self, forKey: .policy) ?? .standard
         session = try container.decodeIfPresent(SessionPaths.self, forKey: .session)
+        keepDirectories = try container.decodeIfPresent(Bool.self, forKey: .keepDirectories) ?? false
+        releaseProblem = try container.decodeIfPresent(String.self, forKey: .releaseProblem)
+    }
+
+    /// Every path the lease holds or may hold: its directories and, while it is being made, the
+    /// ones it planned. Another lease may not make a directory at, above or below any of them.
+    public var claimedPaths: [String] {
+        let recorded = directories.map(\.path)
+        return recorded + plannedDirectories.filter { !recorded.contains($0) }
     }
 
     /// Every node of every device, in role order.

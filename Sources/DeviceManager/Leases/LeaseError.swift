@@ -28,7 +28,13 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     /// The durable state could not be read or written.
     case store(operation: String, path: String, message: String)
     case write(DeviceRole, any Error)
+    /// A release left something behind; the lease stays listed as `release-failed` with the reason.
     case releaseIncomplete(FractalID, problems: [String])
+    /// A directory the lease would make lies at, above or below one another lease holds.
+    case pathTaken(String, owner: FractalID)
+    /// udevd processed the devices, but fractal-agent's rules did not mark them (no
+    /// `FRACTAL_HOST_HIDDEN`): the rules are missing or stale, and the host's seat would take them.
+    case udevRulesMissing(FractalID, devices: [String])
     /// Hot-plug: the device is already plugged in, or not plugged in.
     case alreadyPlugged(DeviceRole, lease: FractalID)
     case notPlugged(DeviceRole, lease: FractalID)
@@ -64,7 +70,11 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
         case .write(let role, let error):
             return "writing events to the \(role.rawValue) failed: \(error)"
         case .releaseIncomplete(let id, let problems):
-            return "lease \(id) was released, but: \(problems.joined(separator: "; "))"
+            return "lease \(id) could not be released completely: \(problems.joined(separator: "; ")); it stays listed as release-failed with what is left: fix that, then release it again (devicectl release \(id))"
+        case .pathTaken(let path, let owner):
+            return "directory '\(path)' is at, above or below a directory of lease \(owner): choose another template or ID, or release \(owner) first"
+        case .udevRulesMissing(let id, let devices):
+            return "lease \(id) refused: udevd did not apply fractal-agent's udev rules to its devices (no FRACTAL_HOST_HIDDEN on \(devices.joined(separator: ", "))), so the host's own seat could take them; the rules are missing or stale: install them with `devicectl udev-rules install` (as root; it reloads udevd), then try again"
         case .alreadyPlugged(let role, let id):
             return "the \(role.rawValue) of lease \(id) is already plugged in"
         case .notPlugged(let role, let id):

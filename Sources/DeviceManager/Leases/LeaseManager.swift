@@ -22,11 +22,15 @@ public final class LeaseManager: Sendable {
         public var uinputPath: String
         /// Where each lease's session directory (socket, udev view) is made; none when nil.
         public var sessionRoot: String?
+        /// The size and inode caps of a lease's tmpfs directories.
+        public var directoryLimits: DirectoryLimits
 
         public init(
             stateDirectory: String, allowedRoots: [String], maximumLeases: Int = 128,
-            udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput", sessionRoot: String? = nil
+            udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput", sessionRoot: String? = nil,
+            directoryLimits: DirectoryLimits = DirectoryLimits()
         ) {
+            self.directoryLimits = directoryLimits
             self.stateDirectory = stateDirectory
             self.allowedRoots = allowedRoots
             self.maximumLeases = maximumLeases
@@ -50,6 +54,30 @@ public final class LeaseManager: Sendable {
         var lost: [FractalID: Lease] = [:]
         /// Leases being released: still reported (as `releasing`) until nothing of them is left.
         var releasing: [FractalID: Lease] = [:]
+        /// Leases whose release left something behind (`release-failed`): kept until a release removes it.
+        var failed: [FractalID: Lease] = [:]
+        /// The paths each lease being created planned, claimed before any is made.
+        var planned: [FractalID: [String]] = [:]
+
+        /// A lease other than `id` whose paths lie at, above or below one of `paths`, with that path.
+        func claim(on paths: [String], except id: FractalID) -> (path: String, owner: FractalID)? {
+            let held = live.values.map(\.lease) + Array(lost.values) + Array(releasing.values) + Array(failed.values)
+            let claims = held.map { ($0.id, $0.claimedPaths) } + planned.map { ($0.key, $0.value) }
+            return LeaseManager.overlap(of: paths, with: claims.filter { $0.0 != id })
+        }
+    }
+
+    /// The first of `paths` at, above or below a path of one of `claims`, with its claimant.
+    static func overlap(of paths: [String], with claims: [(FractalID, [String])]) -> (path: String, owner: FractalID)? {
+        for path in paths {
+            for (owner, held) in claims where held.contains(where: { overlaps(path, $0) }) { return (path, owner) }
+        }
+        return nil
+    }
+
+    /// Whether one normalized absolute path is the other or lies below it.
+    private static func overlaps(_ a: String, _ b: String) -> Bool {
+        a == b || a.hasPrefix(b.hasSuffix("/") ? b : b + "/") || b.hasPrefix(a.hasSuffix("/") ? a : a + "/")
     }
 
     /// What observers are told, synchronously, on the thread that made the change.
@@ -89,7 +117,7 @@ public final class LeaseManager: Sendable {
             }
         }
         do {
-            provisioner = try DirectoryProvisioner(allowedRoots: configuration.allowedRoots)
+            provisioner = try DirectoryProvisioner(allowedRoots: configuration.allowedRoots, limits: configuration.directoryLimits)
         } catch {
             throw .directory(template: configuration.allowedRoots.joined(separator: ", "), error)
         }
@@ -101,12 +129,16 @@ public final class LeaseManager: Sendable {
     public struct ReconcileReport: Sendable, CustomStringConvertible {
         /// Leases whose devices died with the previous process; kept, marked `devices-lost`.
         public var devicesLost: [FractalID] = []
-        /// Leases interrupted while being made or released; their directories and mounts were removed.
+        /// Leases interrupted while being made or released, or whose release had failed; their
+        /// directories and mounts were removed (or kept, as their release asked) and they are forgotten.
         public var undone: [FractalID] = []
+        /// Leases whose undoing still leaves something behind: kept, listed as `release-failed`.
+        public var releaseFailed: [FractalID] = []
         public var problems: [String] = []
 
         public var description: String {
             "reconcile: \(devicesLost.count) lease(s) lost their devices with the previous process, \(undone.count) interrupted lease(s) undone"
+                + (releaseFailed.isEmpty ? "" : ", \(releaseFailed.count) kept as release-failed")
                 + (problems.isEmpty ? "" : "; problems: " + problems.joined(separator: "; "))
         }
     }
@@ -116,11 +148,14 @@ public final class LeaseManager: Sendable {
     /// uinput devices die with the process that made them, so every lease stored as `active` lost
     /// its devices: it is marked so and kept, since a container may still use its directories.
     /// A lease stored as `creating` or `releasing` was interrupted: its mounts and directories are
-    /// removed and it is forgotten.
+    /// removed (those a release asked to keep stay) and it is forgotten; so is a `release-failed`
+    /// one, retried. A lease whose undoing leaves anything behind is kept as `release-failed`, and
+    /// no path another lease holds is ever removed.
     @discardableResult
     public func reconcile() throws(LeaseError) -> ReconcileReport {
         var report = ReconcileReport()
-        for var lease in try store.all() {
+        let records = try store.all()
+        for var lease in records {
             switch lease.state {
             case .active, .devicesLost:
                 if lease.state == .active {
@@ -130,12 +165,32 @@ public final class LeaseManager: Sendable {
                     logger.warning("lease \(lease.id) lost its devices with the previous process; its directories are kept until it is released")
                 }
                 state.withLock { $0.lost[lease.id] = lease }
-            case .creating, .releasing:
-                report.problems += releaseDirectories(of: lease, keep: false, includingPlanned: true)
-                removeSession(of: lease.id)
-                try store.delete(lease.id)
-                report.undone.append(lease.id)
-                logger.warning("lease \(lease.id) was interrupted while \(lease.state.rawValue); its directories and mounts were removed")
+            case .creating, .releasing, .releaseFailed:
+                let others = records.filter { $0.id != lease.id }.map { ($0.id, $0.claimedPaths) }
+                let interrupted = lease.state
+                var (remaining, problems) = releaseDirectories(lease.directories, keep: lease.state != .creating && lease.keepDirectories)
+                if lease.state == .creating {
+                    let interrupted = removeInterrupted(lease, notClaimedBy: others)
+                    remaining += interrupted.remaining
+                    problems += interrupted.problems
+                }
+                problems += removeSession(of: lease.id)
+                if problems.isEmpty {
+                    try store.delete(lease.id)
+                    report.undone.append(lease.id)
+                    logger.warning("lease \(lease.id) was interrupted while \(interrupted.rawValue) (or its release had failed); it is undone")
+                } else {
+                    lease.devices = []
+                    lease.directories = remaining
+                    lease.state = .releaseFailed
+                    lease.releaseProblem = problems.joined(separator: "; ")
+                    try store.update(lease)
+                    let kept = lease
+                    state.withLock { $0.failed[kept.id] = kept }
+                    report.releaseFailed.append(lease.id)
+                    report.problems += problems
+                    logger.error("lease \(lease.id) could not be undone and is kept as release-failed: \(lease.releaseProblem ?? "")")
+                }
             }
         }
         report.problems += removeStraySessions()
@@ -146,7 +201,7 @@ public final class LeaseManager: Sendable {
     private func removeStraySessions() -> [String] {
         guard let root = configuration.sessionRoot,
               let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
-        let known = state.withLock { Set($0.lost.keys.map(\.rawValue)) }
+        let known = state.withLock { Set($0.lost.keys.map(\.rawValue) + $0.failed.keys.map(\.rawValue)) }
         var problems: [String] = []
         for name in names where !known.contains(name) {
             do { try FileManager.default.removeItem(atPath: root + "/" + name) } catch { problems.append("remove stray session \(name): \(error)") }
@@ -154,14 +209,17 @@ public final class LeaseManager: Sendable {
         return problems
     }
 
-    private func removeSession(of id: FractalID) {
-        guard let root = configuration.sessionRoot else { return }
+    /// Removes the lease's session directory; returns what could not be removed.
+    @discardableResult
+    private func removeSession(of id: FractalID) -> [String] {
+        guard let root = configuration.sessionRoot else { return [] }
         let paths = SessionPaths(root: root, id: id)
-        if FileManager.default.fileExists(atPath: paths.directory) {
-            do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
-                logger.warning("lease \(id): removing its session directory \(paths.directory): \(error)")
-            }
+        guard FileManager.default.fileExists(atPath: paths.directory) else { return [] }
+        do { try FileManager.default.removeItem(atPath: paths.directory) } catch {
+            logger.warning("lease \(id): removing its session directory \(paths.directory): \(error)")
+            return ["remove session directory '\(paths.directory)': \(error)"]
         }
+        return []
     }
 
     /// Makes `<session root>/<id>/{socket,udev}`, readable by the container's users.
@@ -195,19 +253,20 @@ public final class LeaseManager: Sendable {
     public func leases() -> [Lease] {
         state.withLock { state in
             Array(state.live.values.map(\.lease)) + Array(state.lost.values) + Array(state.releasing.values)
+                + Array(state.failed.values)
         }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
     public func lease(_ id: FractalID) throws(LeaseError) -> Lease {
-        let found = state.withLock { state in state.live[id]?.lease ?? state.lost[id] ?? state.releasing[id] }
+        let found = state.withLock { state in state.live[id]?.lease ?? state.lost[id] ?? state.releasing[id] ?? state.failed[id] }
         guard let found else { throw .notFound(id) }
         return found
     }
 
-    /// Live leases and their devices, for metrics.
-    public var counts: (leases: Int, devices: Int, lost: Int) {
+    /// Live leases and their devices, for metrics; `failed`: leases kept as `release-failed`.
+    public var counts: (leases: Int, devices: Int, lost: Int, failed: Int) {
         state.withLock { state in
-            (state.live.count, state.live.values.reduce(0) { $0 + $1.devices.count }, state.lost.count)
+            (state.live.count, state.live.values.reduce(0) { $0 + $1.devices.count }, state.lost.count, state.failed.count)
         }
     }
 
@@ -221,24 +280,45 @@ public final class LeaseManager: Sendable {
         for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
         let id = request.id ?? FractalID.random()
 
-        try reserve(id)
-        var lease = Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy)
         // Paths that do not resolve are refused by provision() below, with the reason.
-        lease.plannedDirectories = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
+        let planned = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
+        try reserve(id, planning: planned)
+        var lease = Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy)
+        lease.plannedDirectories = planned
         do {
             try store.insert(lease)
         } catch {
-            state.withLock { _ = $0.busy.removeValue(forKey: id) }
+            state.withLock { state in
+                state.busy.removeValue(forKey: id)
+                state.planned.removeValue(forKey: id)
+            }
             throw error
         }
 
         var devices: [DeviceRole: UInputDevice] = [:]
         func undo() {
             for device in devices.values { device.close() }
-            _ = releaseDirectories(of: lease, keep: false, includingPlanned: false)
-            removeSession(of: id)
-            try? store.delete(id)
-            state.withLock { _ = $0.busy.removeValue(forKey: id) }
+            let (remaining, problems) = releaseDirectories(lease.directories, keep: false)
+            var kept: Lease?
+            if problems.isEmpty && removeSession(of: id).isEmpty {
+                try? store.delete(id)
+            } else {
+                // Something of it is left on disk: the record stays, as release-failed, to say so.
+                var failed = lease
+                failed.devices = []
+                failed.directories = remaining
+                failed.plannedDirectories = []
+                failed.state = .releaseFailed
+                failed.releaseProblem = problems.joined(separator: "; ")
+                try? store.update(failed)
+                kept = failed
+                logger.error("lease \(id): undoing a failed create left something behind; kept as release-failed: \(failed.releaseProblem ?? "")")
+            }
+            state.withLock { state in
+                state.busy.removeValue(forKey: id)
+                state.planned.removeValue(forKey: id)
+                if let kept { state.failed[id] = kept }
+            }
         }
 
         do throws(LeaseError) {
@@ -267,6 +347,7 @@ public final class LeaseManager: Sendable {
         let created = lease
         state.withLock { state in
             state.busy.removeValue(forKey: id)
+            state.planned.removeValue(forKey: id)
             state.live[id] = LiveLease(lease: created, devices: devices)
         }
         notify(.created(created))
@@ -301,6 +382,10 @@ public final class LeaseManager: Sendable {
         }
         let syspaths = made.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
         try watcher.waitUntilInitialized(syspaths, id: id, timeout: configuration.udevTimeout)
+        // Fail closed: without our rules (missing, or older than this daemon) the devices carry
+        // the seat and uaccess tags, and the host's own desktop would take a session's keyboard.
+        let unmarked = watcher.lacking(UdevRules.hiddenProperty, in: syspaths)
+        guard unmarked.isEmpty else { throw .udevRulesMissing(id, devices: unmarked.map { ($0 as NSString).lastPathComponent }) }
         for index in leased.indices {
             let link = "/dev/input/by-fractal-id/\(id.rawValue)/\(leased[index].role.rawValue)"
             if FileManager.default.fileExists(atPath: link) { leased[index].stableLink = link }
@@ -308,14 +393,18 @@ public final class LeaseManager: Sendable {
         return (leased, .initialized)
     }
 
-    private func reserve(_ id: FractalID) throws(LeaseError) {
+    /// Marks `id` as being created, with the paths it plans; refuses an ID in use and paths at,
+    /// above or below another lease's (so start-up never removes one lease's directory as another's).
+    private func reserve(_ id: FractalID, planning planned: [String]) throws(LeaseError) {
         let outcome: LeaseError? = state.withLock { state in
-            if state.live[id] != nil || state.lost[id] != nil { return .duplicate(id) }
+            if state.live[id] != nil || state.lost[id] != nil || state.failed[id] != nil { return .duplicate(id) }
             if state.busy[id] != nil { return .duplicate(id) }
             if state.live.count + state.busy.count >= configuration.maximumLeases {
                 return .limitReached(limit: configuration.maximumLeases)
             }
+            if let taken = state.claim(on: planned, except: id) { return .pathTaken(taken.path, owner: taken.owner) }
             state.busy[id] = .creating
+            state.planned[id] = planned
             return nil
         }
         if let outcome { throw outcome }
@@ -402,39 +491,82 @@ public final class LeaseManager: Sendable {
 
     /// Destroys a lease's devices, unmounts and removes its directories (unless kept), forgets it.
     /// Releasing an ID that is not (or no longer) leased throws `.notFound` and changes nothing.
+    ///
+    /// `keepDirectories` is written to the record before anything is undone, so a release that
+    /// start-up finishes after a crash keeps them too. When something cannot be undone (a mount
+    /// inside a directory, a file that cannot be removed), the lease is kept as `release-failed`
+    /// with what is left and why, and `.releaseIncomplete` is thrown: releasing it again retries.
     @discardableResult
     public func release(_ id: FractalID, keepDirectories: Bool = false) throws(LeaseError) -> Lease {
-        let taken: Result<(Lease, [UInputDevice]), LeaseError> = state.withLock { state in
+        /// Where the lease was, to put it back if the release cannot even start.
+        enum Origin {
+            case live(LiveLease)
+            case lost(Lease)
+            case failed(Lease)
+        }
+        let taken: Result<(Lease, [UInputDevice], Origin), LeaseError> = state.withLock { state in
             if let busy = state.busy[id] { return .failure(.busy(id, busy)) }
-            var taken: (Lease, [UInputDevice])?
+            var taken: (Lease, [UInputDevice], Origin)?
             if let live = state.live.removeValue(forKey: id) {
-                taken = (live.lease, Array(live.devices.values))
+                taken = (live.lease, Array(live.devices.values), .live(live))
             } else if let lost = state.lost.removeValue(forKey: id) {
-                taken = (lost, [])
+                taken = (lost, [], .lost(lost))
+            } else if let failed = state.failed.removeValue(forKey: id) {
+                taken = (failed, [], .failed(failed))
             }
-            guard let (found, devices) = taken else { return .failure(.notFound(id)) }
+            guard let (found, devices, origin) = taken else { return .failure(.notFound(id)) }
             var lease = found
             lease.state = .releasing
+            lease.keepDirectories = keepDirectories
             state.busy[id] = .releasing
             state.releasing[id] = lease
-            return .success((lease, devices))
+            return .success((lease, devices, origin))
         }
-        let (lease, devices) = try taken.get()
-        defer {
+        let (lease, devices, origin) = try taken.get()
+        /// Ends the release: forgotten, or kept as `failed`, in one step so it is always listed.
+        func finish(keeping failed: Lease?) {
             state.withLock { state in
                 state.busy.removeValue(forKey: id)
                 state.releasing.removeValue(forKey: id)
+                if let failed { state.failed[id] = failed }
             }
         }
 
-        var problems: [String] = []
-        do { try store.update(lease) } catch { problems.append("\(error)") }
+        do { try store.update(lease) } catch {
+            // Nothing is undone yet: the lease stays as it was.
+            state.withLock { state in
+                state.busy.removeValue(forKey: id)
+                state.releasing.removeValue(forKey: id)
+                switch origin {
+                case .live(let live): state.live[id] = live
+                case .lost(let lost): state.lost[id] = lost
+                case .failed(let failed): state.failed[id] = failed
+                }
+            }
+            throw error
+        }
         notify(.releasing(lease))
         for device in devices { device.close() }
-        problems += releaseDirectories(of: lease, keep: keepDirectories, includingPlanned: false)
-        removeSession(of: id)
-        do { try store.delete(id) } catch { problems.append("\(error)") }
-        if !problems.isEmpty { throw .releaseIncomplete(id, problems: problems) }
+        let (remaining, directoryProblems) = releaseDirectories(lease.directories, keep: keepDirectories)
+        var problems = directoryProblems + removeSession(of: id)
+        guard problems.isEmpty else {
+            var failed = lease
+            failed.devices = []
+            failed.directories = remaining
+            failed.state = .releaseFailed
+            failed.releaseProblem = problems.joined(separator: "; ")
+            // If even this fails, the record says `releasing` with every directory: start-up retries.
+            do { try store.update(failed) } catch { problems.append("\(error)") }
+            finish(keeping: failed)
+            logger.error("lease \(id) kept as release-failed: \(failed.releaseProblem ?? "")")
+            throw .releaseIncomplete(id, problems: problems)
+        }
+        do { try store.delete(id) } catch {
+            // Everything is undone; the record (`releasing`) is forgotten at the next start.
+            finish(keeping: nil)
+            throw error
+        }
+        finish(keeping: nil)
         return lease
     }
 
@@ -447,33 +579,47 @@ public final class LeaseManager: Sendable {
         return problems
     }
 
-    /// Undoes a lease's directories; returns what could not be undone. With `includingPlanned`,
-    /// also the directories the record planned but may not have recorded before a crash.
-    private func releaseDirectories(of lease: Lease, keep: Bool, includingPlanned: Bool) -> [String] {
+    /// Undoes `directories`, last made first; returns those left behind, with why for each.
+    private func releaseDirectories(_ directories: [ProvisionedDirectory], keep: Bool) -> (remaining: [ProvisionedDirectory], problems: [String]) {
+        var remaining: [ProvisionedDirectory] = []
         var problems: [String] = []
-        for directory in lease.directories.reversed() {
-            do { try provisioner.release(directory, keep: keep ? true : nil) } catch { problems.append("\(error)") }
-        }
-        if includingPlanned {
-            let recorded = Set(lease.directories.map(\.path))
-            for path in lease.plannedDirectories where !recorded.contains(path) {
-                do { try removeInterrupted(path: path, of: lease.id) } catch { problems.append("\(error)") }
+        for directory in directories.reversed() {
+            do { try provisioner.release(directory, keep: keep ? true : nil) } catch {
+                remaining.insert(directory, at: 0)
+                problems.append("\(error)")
             }
         }
-        return problems
+        return (remaining, problems)
     }
 
-    /// Removes a directory a killed process planned, and may have made and mounted, but had not
-    /// recorded. The provisioner refuses to provision over an existing directory, so one found at
-    /// a planned path was made by that process.
-    private func removeInterrupted(path: String, of id: FractalID) throws(DirectoryError) {
-        guard let root = provisioner.allowedRoots.first(where: { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else { return }
-        guard FileManager.default.fileExists(atPath: path) else { return }
-        // Unmounting a directory that is not a mount point is a no-op for release().
-        let directory = ProvisionedDirectory(
-            id: id, path: path, root: root, createdIntermediates: [],
-            mount: ProvisionedMount(kind: .tmpfs, target: path, source: nil), keep: false)
-        try provisioner.release(directory)
+    /// Removes what a killed process planned for `lease`, and may have made and mounted, but had
+    /// not recorded; a path that another lease holds (`claims`) is never touched. Returns what
+    /// is left behind as records of its own, so a later release retries exactly that.
+    private func removeInterrupted(
+        _ lease: Lease, notClaimedBy claims: [(FractalID, [String])]
+    ) -> (remaining: [ProvisionedDirectory], problems: [String]) {
+        let recorded = Set(lease.directories.map(\.path))
+        var remaining: [ProvisionedDirectory] = []
+        var problems: [String] = []
+        for path in lease.plannedDirectories where !recorded.contains(path) {
+            if let (_, owner) = Self.overlap(of: [path], with: claims) {
+                logger.warning("lease \(lease.id): its planned directory \(path) overlaps lease \(owner)'s; left to that lease")
+                continue
+            }
+            // The provisioner refuses to provision over an existing directory, and no other lease
+            // may plan the same path, so one found at a planned path was made by that process.
+            guard let root = provisioner.allowedRoots.first(where: { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }),
+                  FileManager.default.fileExists(atPath: path) else { continue }
+            // Unmounting a directory that is not a mount point is a no-op for release().
+            let directory = ProvisionedDirectory(
+                id: lease.id, path: path, root: root, createdIntermediates: [],
+                mount: ProvisionedMount(kind: .tmpfs, target: path, source: nil), keep: false)
+            do { try provisioner.release(directory) } catch {
+                remaining.append(directory)
+                problems.append("\(error)")
+            }
+        }
+        return (remaining, problems)
     }
 
     // MARK: Events

@@ -5,6 +5,9 @@ import Foundation
 public enum UdevRules {
     public static let fileName = "72-fractal-agent.rules"
     public static let defaultDirectory = "/etc/udev/rules.d"
+    /// The property the rules set on every device they keep off the host's seat; a lease whose
+    /// devices lack it in udev's database is refused (the rules are missing or stale).
+    public static let hiddenProperty = "FRACTAL_HOST_HIDDEN"
 
     /// Why the rules could not be installed.
     public struct Error: Swift.Error, CustomStringConvertible {

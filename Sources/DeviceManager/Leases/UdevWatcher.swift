@@ -65,6 +65,16 @@ final class UdevWatcher {
         }
     }
 
+    /// The syspaths whose record in udev's database lacks `property` set to `1`.
+    func lacking(_ property: String, in syspaths: [String]) -> [String] {
+        syspaths.filter { syspath in
+            guard let device = udev_device_new_from_syspath(udev, syspath) else { return true }
+            defer { udev_device_unref(device) }
+            guard let value = udev_device_get_property_value(device, property) else { return true }
+            return String(cString: value) != "1"
+        }
+    }
+
     private func isInitialized(_ syspath: String) -> Bool {
         guard let device = udev_device_new_from_syspath(udev, syspath) else { return false }
         defer { udev_device_unref(device) }

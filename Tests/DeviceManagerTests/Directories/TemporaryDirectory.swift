@@ -6,8 +6,8 @@ final class TemporaryDirectory {
     /// Its absolute path (no symbolic links in it).
     let path: String
 
-    init() throws {
-        var template = Array("/tmp/fractal-dirs-test.XXXXXX".utf8CString)
+    init(in parent: String = "/tmp") throws {
+        var template = Array((parent + "/fractal-dirs-test.XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         path = String(cString: made)
     }

@@ -27,7 +27,10 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// `socketPath`: where the API listens; by default in a directory the daemon makes.
-    init(extraArguments: [String] = [], socketPath: String? = nil) throws {
+    /// `installingUdevRules`: the daemon refuses leases whose devices its rules did not mark, so
+    /// they are installed first unless a test wants them missing.
+    init(extraArguments: [String] = [], socketPath: String? = nil, installingUdevRules: Bool = true) throws {
+        if installingUdevRules { try installUdevRules() }
         let tag = UUID().uuidString.prefix(8).lowercased()
         base = "/tmp/fractal-daemon-\(tag)"
         self.socketPath = socketPath ?? "/run/fractal-test-\(tag)/agent.sock"
