@@ -2,7 +2,9 @@ import DeviceManager
 import Foundation
 
 /// Reads a task definition from ECS's JSON: checks syntax (with line and column), refuses ECS
-/// features fractal-agent does not run, decodes the typed model and validates it.
+/// features fractal-agent does not run, decodes the typed model and validates it. What the
+/// definition may ask of the host (binds, capabilities, devices, security options, sysctls,
+/// ulimits) is the operator's ``TaskPolicy``, checked when the task is planned.
 ///
 /// Supported: `family`, `networkMode` (`host`, `bridge`, `none`; absent means `none`), task-level
 /// `cpu`/`memory` for a single-container task, `volumes[]` (`host.sourcePath` with or without a

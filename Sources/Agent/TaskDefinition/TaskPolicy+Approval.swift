@@ -64,9 +64,8 @@ extension TaskPolicy {
             approved.bindSources[volume.name] = hostPath.description
             return
         }
-        let resolved = NormalizedPath.resolvedOnHost(sourcePath) ?? written
-        for candidate in Set([written, resolved]) {
-            let shown = candidate == written ? "'\(sourcePath)'" : "'\(sourcePath)' (a link to \(candidate))"
+        // The path as written first, then (touching the host only for a path that passed) where its links lead.
+        let resolved = try checkWrittenThenResolved(written, sourcePath) { candidate, shown throws(TaskDefinitionError) in
             try refuseReserved(candidate, written: sourcePath, path: field)
             if let root = roots.first(where: { candidate.overlaps($0) }) {
                 throw .refused(
@@ -188,9 +187,7 @@ extension TaskPolicy {
         guard let written = NormalizedPath(device.hostPath) else {
             throw .invalid(path: field, reason: "'\(device.hostPath)' is not an absolute path")
         }
-        let resolved = NormalizedPath.resolvedOnHost(device.hostPath) ?? written
-        for candidate in Set([written, resolved]) {
-            let shown = candidate == written ? "'\(device.hostPath)'" : "'\(device.hostPath)' (a link to \(candidate))"
+        let resolved = try checkWrittenThenResolved(written, device.hostPath) { candidate, shown throws(TaskDefinitionError) in
             if let reason = Self.hostDeviceRefusal(candidate) {
                 throw .refused(path: field, reason: "\(shown) \(reason)", allowedBy: nil)
             }
@@ -230,6 +227,17 @@ extension TaskPolicy {
         }
         if ["mem", "kmem", "port"].contains(name) { return "is the host's memory or I/O ports" }
         return nil
+    }
+
+    /// Runs `check` on the path as written, then on where it leads on the host (when that differs),
+    /// and returns the latter: what Docker is then given.
+    private func checkWrittenThenResolved(
+        _ written: NormalizedPath, _ text: String, _ check: (NormalizedPath, String) throws(TaskDefinitionError) -> Void
+    ) throws(TaskDefinitionError) -> NormalizedPath {
+        try check(written, "'\(text)'")
+        let resolved = NormalizedPath.resolvedOnHost(text) ?? written
+        if resolved != written { try check(resolved, "'\(text)' (a link to \(resolved))") }
+        return resolved
     }
 
     // MARK: Lists
