@@ -9,13 +9,15 @@ import Testing
 /// 400 naming the field, and nothing is made (no lease, no directory, no container); what the
 /// operator allowed still runs, exactly as allowed.
 @Suite(.serialized) struct TaskPolicyVMTests {
-    /// A one-container task of family `hostile` on the busybox image; `container`, `volumes` and
-    /// `task` are spliced in as JSON.
-    static func definition(container: String = "", volumes: String = "[]", task: String = "") -> String {
+    /// A one-container task of family `hostile` on the busybox image; `container`, `volumes`,
+    /// `task` and `labels` are spliced in as JSON.
+    static func definition(
+        container: String = "", volumes: String = "[]", task: String = "", labels: String = #""fractal.devices": "none""#
+    ) -> String {
         """
         {"family": "hostile",\(task)
          "containerDefinitions": [{"name": "app", "image": "\(DockerTestImage.reference)", "command": ["sleep", "60"],
-                                   "dockerLabels": {"fractal.devices": "none"}\(container.isEmpty ? "" : ", " + container)}],
+                                   "dockerLabels": {\(labels)}\(container.isEmpty ? "" : ", " + container)}],
          "volumes": \(volumes)}
         """
     }
@@ -69,7 +71,7 @@ import Testing
             ("pidMode host", Self.definition(task: #" "pidMode": "host","#), "pidMode"),
             ("ipcMode host", Self.definition(task: #" "ipcMode": "host","#), "ipcMode"),
             ("host network with a hot-plug slot", Self.definition(
-                container: #""dockerLabels": {"fractal.devices": "none", "fractal.hotplug": "gamepad"}"#, task: #" "networkMode": "host","#),
+                task: #" "networkMode": "host","#, labels: #""fractal.devices": "none", "fractal.hotplug": "gamepad""#),
              "networkMode"),
             ("a host sysctl", Self.definition(container: #""systemControls": [{"namespace": "kernel.core_pattern", "value": "|/tmp/x"}]"#),
              "containerDefinitions[0].systemControls[0].namespace"),
