@@ -162,7 +162,8 @@ extension TaskPlan {
                 continue
             }
             let options = (mount.readOnly == true ? ["ro"] : []) + (propagation.map { [$0.rawValue] } ?? [])
-            binds.append(([source, target] + (options.isEmpty ? [] : [options.joined(separator: ",")])).joined(separator: ":"))
+            let place = NormalizedPath(target)?.description ?? target
+            binds.append(([source, place] + (options.isEmpty ? [] : [options.joined(separator: ",")])).joined(separator: ":"))
         }
         return binds
     }

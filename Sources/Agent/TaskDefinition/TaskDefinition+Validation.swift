@@ -130,10 +130,15 @@ extension ContainerDefinition {
                     reason: "'\(mount.containerPath)' has a ':' suffix that is not a propagation mode (rshared, rslave, ...)")
             }
             try validateContainerPath(target, path: "\(field).containerPath")
-            if let earlier = mountedPaths[target] {
+            // One spelling per place: '/data' and '/data/' are one mount point to Docker.
+            let place = NormalizedPath(target)?.description ?? target
+            if place == "/" {
+                throw .invalid(path: "\(field).containerPath", reason: "'\(target)' is the container's root; mount below it")
+            }
+            if let earlier = mountedPaths[place] {
                 throw .invalid(path: "\(field).containerPath", reason: "'\(target)' is also the path of mountPoints[\(earlier)]")
             }
-            mountedPaths[target] = index
+            mountedPaths[place] = index
         }
 
         if let linuxParameters { try linuxParameters.validate(path: "\(path).linuxParameters") }

@@ -140,6 +140,20 @@ import Testing
         #expect(try plan.containerCreation(at: 0, devices: []).request.HostConfig.Binds == ["/var/lib/fractal-agent/sessions/session-42:/data"])
     }
 
+    @Test func mountTargetsAreNormalisedToo() throws {
+        let volumes = #"[{"name": "a"}, {"name": "b"}]"#
+        let twice = try #require(refusal(
+            container: #""mountPoints": [{"sourceVolume": "a", "containerPath": "/data"}, {"sourceVolume": "b", "containerPath": "//data/./"}]"#,
+            volumes: volumes))
+        #expect(twice.path == "containerDefinitions[0].mountPoints[1].containerPath")
+        let root = try #require(refusal(container: #""mountPoints": [{"sourceVolume": "a", "containerPath": "//"}]"#, volumes: volumes))
+        #expect(root.path == "containerDefinitions[0].mountPoints[0].containerPath")
+        let plan = try TaskPlan(
+            json: Fixtures.minimal(container: #""mountPoints": [{"sourceVolume": "a", "containerPath": "/data//x/:rshared"}]"#, volumes: volumes),
+            id: id, policy: Self.strict)
+        #expect(try plan.containerCreation(at: 0, devices: []).request.HostConfig.Binds == ["fractal-session-42-a:/data/x:rshared"])
+    }
+
     // MARK: Docker volumes
 
     @Test(arguments: [
