@@ -7,7 +7,8 @@
 // create bodies bind only its session's directories, its session socket and udev view, the
 // operator's allowed host paths and its own Docker volumes; add only Docker's default
 // capabilities or allowed ones; map only its granted input nodes and allowed devices; keep
-// Docker's confinement; set only safe sysctls and bounded ulimits. Also: every refusal is a
+// Docker's confinement; set only safe sysctls and bounded ulimits; carry this session's name and
+// labels. Also: every refusal is a
 // TaskDefinitionError (typed throws); an accepted definition written back as JSON plans the same.
 
 import Agent
@@ -101,6 +102,12 @@ func checkContainerCreation(_ plan: TaskPlan) {
         }
         do { _ = try JSONEncoder().encode(creation.request) } catch {
             violation("has a create body that does not encode: \(error)", plan)
+        }
+        // The daemon finds a session's containers by these after a restart: they must be this session's.
+        guard creation.name.hasPrefix("fractal-\(session.rawValue)-"),
+              ContainerLabel.reserved.allSatisfy({ creation.request.Labels?[$0] != nil }),
+              creation.request.Labels?[ContainerLabel.id] == session.rawValue else {
+            violation("names its container '\(creation.name)' with labels \(creation.request.Labels ?? [:])", plan)
         }
         check(creation.request.HostConfig, granted: granted, plan: plan)
     }

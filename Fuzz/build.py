@@ -24,11 +24,12 @@ SANITIZE = ["-sanitize=fuzzer", "-sanitize=address",
             "-sanitize-coverage=edge,indirect-calls,trace-cmp,inline-8bit-counters,pc-table"]
 OPTIMIZE = ["-O", "-wmo", "-gline-tables-only", "-swift-version", "6"]
 
-# Each target: its harness and the modules it fuzzes, in dependency order.
+# Each target: its harness, the modules it fuzzes (in dependency order), and whether they need
+# other packages' code linked from the debug build.
 TARGETS = {
-    "session-codec": ("Fuzz/SessionCodec.swift", ["FractalSessionProtocol"]),
-    "task-definition": ("Fuzz/TaskDefinition.swift", ["DeviceManager", "Agent"]),
-    "api-bodies": ("Fuzz/APIBodies.swift", ["DeviceManager", "Agent", "FractalAPI"]),
+    "session-codec": ("Fuzz/SessionCodec.swift", ["FractalSessionProtocol"], False),
+    "task-definition": ("Fuzz/TaskDefinition.swift", ["DeviceManager", "Agent"], True),
+    "api-bodies": ("Fuzz/APIBodies.swift", ["DeviceManager", "Agent", "FractalAPI"], True),
 }
 # The debug product whose link line holds every dependency of the modules above.
 LINK_PRODUCT = "devicectl"
@@ -55,16 +56,18 @@ def manifest(scratch):
     return commands
 
 
-def command(commands, suffix):
-    found = [c for n, c in commands.items() if n.startswith("C.") and n.endswith(suffix) and "args" in c]
+def command(commands, target, kind="module"):
+    """SwiftPM's command that builds `target` (kind `module`) or links it (`exe`), for any triple."""
+    found = [c for n, c in commands.items()
+             if n.startswith(f"C.{target}-") and n.endswith(f"-debug.{kind}") and "args" in c]
     if len(found) != 1:
-        fail(f"expected one SwiftPM command ending in {suffix}, found {len(found)}")
+        fail(f"expected one SwiftPM command for {target} ({kind}) in .build/debug.yaml, found {len(found)}")
     return found[0]
 
 
 def compile_args(commands, module, out):
     """SwiftPM's debug compile of `module`, made a whole-module optimised, instrumented build in `out`."""
-    args = command(commands, f"{module}-x86_64-unknown-linux-gnu-debug.module")["args"]
+    args = command(commands, module)["args"]
     drop = {"-emit-dependencies", "-incremental", "-enable-batch-mode", "-serialize-diagnostics", "-parseable-output",
             "-enable-testing", "-Onone", "-g", "-emit-objc-header", "-DDEBUG", "-emit-module", "-c"}
     drop_with_value = {"-output-file-map", "-index-store-path", "-emit-objc-header-path", "-emit-module-path",
@@ -106,7 +109,7 @@ def first_party_swift_modules():
 
 def link_args(commands):
     """SwiftPM's link of LINK_PRODUCT, less its own entry point and every first-party Swift module."""
-    link = command(commands, f"{LINK_PRODUCT}-x86_64-unknown-linux-gnu-debug.exe")
+    link = command(commands, LINK_PRODUCT, "exe")
     ours = first_party_swift_modules()
     objects = [path for path in link["inputs"] if path.endswith(".o")
                and os.path.basename(os.path.dirname(path))[:-len(".build")] not in ours]
@@ -184,21 +187,22 @@ def main():
     rebuilt = {}
     link_flags, link_objects = None, None
     for target in targets:
-        harness, modules = TARGETS[target]
-        for module in modules:
+        harness, modules, dependencies = TARGETS[target]
+        for position, module in enumerate(modules):
             if module in rebuilt:
                 continue
-            own_inputs = command(commands, f"{module}-x86_64-unknown-linux-gnu-debug.module").get("inputs", [])
+            own_inputs = command(commands, module).get("inputs", [])
             # A module is compiled again when it changed or a module it imports was.
             rebuilt[module] = build_step(
                 compile_args(commands, module, out), [p for p in own_inputs if p.endswith(".swiftmodule")],
-                os.path.join(out, f"{module}.o"), f"compile {module}", timings, force=any(rebuilt.values()))
+                os.path.join(out, f"{module}.o"), f"compile {module}", timings,
+                force=any(rebuilt[m] for m in modules[:position]))
         own = [os.path.join(out, f"{module}.o") for module in modules]
-        args = [command(commands, f"{modules[-1]}-x86_64-unknown-linux-gnu-debug.module")["args"][0],
-                "-parse-as-library", "-module-name", "Fuzz" + "".join(p.title() for p in target.split("-")).replace("-", "")]
+        args = [command(commands, modules[-1])["args"][0],
+                "-parse-as-library", "-module-name", "Fuzz" + "".join(p.title() for p in target.split("-"))]
         args += ["-I", os.path.join(out, "Modules")] + OPTIMIZE + SANITIZE + ["-use-ld=lld"]
         objects = list(own)
-        if modules != ["FractalSessionProtocol"]:
+        if dependencies:
             if link_flags is None:
                 link_flags, link_objects = link_args(commands)
             # The C modules' maps and headers, as the modules were compiled with.
