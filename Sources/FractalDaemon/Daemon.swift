@@ -33,6 +33,12 @@ public enum Daemon {
             logger: logger)
         let report = try manager.reconcile()
         logger.info("\(report)")
+        raiseDescriptorLimit(logger: logger)
+        let console = ConsoleKeyboardGuard(
+            mode: configuration.consoleKeyboard, journal: configuration.stateDirectory + "/console-keyboard.json", logger: logger)
+        console.recover()
+        console.follow(manager)
+        defer { console.stop() }
 
         let sessions = try startSessions(manager: manager, logger: logger)
         let metrics = DaemonMetrics(sessions: sessions)
@@ -116,6 +122,20 @@ public enum Daemon {
         }
         sessions.start()
         return sessions
+    }
+
+    /// Raises the soft descriptor limit to the hard one: every device, session connection and
+    /// handed-off reply is a descriptor, and the default soft limit (1024) is a fraction of what
+    /// a full host needs. Running out is still handled (accept back-off), never a spin.
+    private static func raiseDescriptorLimit(logger: Logger) {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let before = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(resource, &limit) == 0 {
+            logger.debug("descriptor limit raised from \(before) to \(limit.rlim_max)")
+        }
     }
 
     private static func lookUpGroup(_ name: String) throws -> gid_t {

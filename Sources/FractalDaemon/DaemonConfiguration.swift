@@ -33,6 +33,9 @@ public struct DaemonConfiguration: Sendable {
     public var allowedDevices: [String] = []
     /// Docker volumes with drivers, driver options or shared scope (`--allow-docker-volume-options`).
     public var allowDockerVolumeOptions: Bool = false
+    /// Whether the host's text consoles' keyboards are switched off while a session keyboard
+    /// lives (`ConsoleKeyboardGuard`).
+    public var consoleKeyboard: ConsoleKeyboardMode = .off
 
     public init() {}
 
@@ -44,6 +47,9 @@ public struct DaemonConfiguration: Sendable {
             reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath])
     }
 }
+
+/// `fractal-agent --console-keyboard`: off (the default) or keep.
+public typealias ConsoleKeyboardMode = ConsoleKeyboardGuard.Mode
 
 /// `fractal-agent --directory-size` and the like: the caps of lease directories.
 public typealias DaemonDirectoryLimits = DirectoryLimits

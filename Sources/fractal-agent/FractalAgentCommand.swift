@@ -91,6 +91,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Flag(help: "On SIGTERM, release every lease (devices, mounts, directories) instead of keeping directories for running containers.")
     var releaseOnExit = false
 
+    @Option(help: ArgumentHelp(
+        "What happens to the host's text consoles' keyboards while a session keyboard lives: off or keep.",
+        discussion: "The kernel feeds every keyboard, session keyboards included, to the text console in front: a session could type into tty1's login prompt or switch VTs with Alt+Fn. 'off' (the default) switches the keyboard of the VT in front and of every VT in use off (K_OFF, as a compositor does) while any lease has a keyboard, and restores it afterwards. 'keep' leaves the consoles alone: only for hosts whose consoles nobody can reach.",
+        valueName: "off|keep"))
+    var consoleKeyboard: ConsoleKeyboardMode = .off
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -128,6 +134,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.socketPath = socket
         configuration.socketGroup = socketGroup
         configuration.apiAllowedUIDs = apiAllowUIDs
+        configuration.consoleKeyboard = consoleKeyboard
         configuration.stateDirectory = stateDir
         if !allowedRoots.isEmpty { configuration.allowedRoots = allowedRoots }
         configuration.maximumLeases = maxLeases
@@ -163,3 +170,4 @@ struct FractalAgentCommand: AsyncParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension ConsoleKeyboardMode: ExpressibleByArgument {}
