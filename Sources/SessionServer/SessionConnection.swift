@@ -49,8 +49,22 @@ final class SessionConnection {
         lastFrameAt = now
     }
 
-    /// Whether a queued reply still holds descriptors (an FDS the client has not read).
-    var holdsQueuedDescriptors: Bool { outgoing.contains { !$0.descriptors.isEmpty } }
+    /// An FDS reply went out and the client may not have read it yet.
+    private var fdsReplyOutstanding = false
+
+    func sentFDSReply() { fdsReplyOutstanding = true }
+
+    /// Whether the last FDS reply may still be unread: something is queued here, or the kernel
+    /// still holds bytes the client has not read (SIOCOUTQ, which counts buffers, not bytes, so
+    /// only "none" is exact). Conservative: a client that reads everything it was sent is never
+    /// refused.
+    var fdsReplyUnread: Bool {
+        guard fdsReplyOutstanding else { return false }
+        if !outgoing.isEmpty { return true }
+        let unread = cfl_socket_unread(fd)
+        if unread == 0 { fdsReplyOutstanding = false }
+        return unread != 0
+    }
 
     static func nowNanoseconds() -> UInt64 {
         var now = timespec()

@@ -516,9 +516,10 @@ public final class SessionServer: Sendable {
     }
 
     private func handOff(to connection: SessionConnection, state: inout State, entry: LeaseEntry) -> Bool {
-        // Each queued FDS holds duplicates of the lease's descriptors until the client reads it:
-        // one at a time, or a client that asks without reading exhausts the daemon's descriptors.
-        if connection.holdsQueuedDescriptors {
+        // An FDS holds references to the lease's descriptors (duplicates here, or in flight in
+        // the socket) until the client reads it: one at a time, or a client that asks without
+        // reading exhausts the daemon's descriptors and its time.
+        if connection.fdsReplyUnread {
             return report(.busy, "an FDS reply is still unread: read it before asking again", to: connection, state: &state, entry: entry)
         }
         var attached: [SessionFDManifest.Attached] = []
@@ -539,7 +540,9 @@ public final class SessionServer: Sendable {
         let json = (try? JSONEncoder().encode(SessionFDManifest(attached: attached, withheld: withheld))).map { [UInt8]($0) } ?? []
         state.statistics.descriptorsPassed += descriptors.count
         logger.info("session \(entry.lease.id): \(descriptors.count) fd(s) handed to \(connection.peer) (\(attached.map(\.role).joined(separator: ",")))")
-        return send(SessionMessage.fds(manifest: json).encoded(), descriptors: descriptors, to: connection, state: &state, entry: entry)
+        let sent = send(SessionMessage.fds(manifest: json).encoded(), descriptors: descriptors, to: connection, state: &state, entry: entry)
+        if sent { connection.sentFDSReply() }
+        return sent
     }
 
     // MARK: Sending and closing

@@ -88,6 +88,9 @@ int cfl_unix_connect(const char *path);
 /// SO_PEERCRED: who is on the other end of a connected unix socket. Returns 0 or -errno.
 int cfl_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
+/// Bytes sent on the stream socket `fd` that its peer has not read yet (SIOCOUTQ), or -errno.
+long cfl_socket_unread(int fd);
+
 /// send(2) with MSG_NOSIGNAL (and MSG_DONTWAIT if `nonblocking`), retrying on EINTR.
 /// Returns the bytes sent or -errno.
 ssize_t cfl_send(int fd, const void *data, size_t length, int nonblocking);
