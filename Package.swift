@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "VMTests",
             dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent", "FractalSessionClient", "FractalSessionProtocol"],
-            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py", "Session/session_in_container.py"]
+            exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py", "Session/session_in_container.py", "Session/hostile_session.py"]
         ),
     ],
     swiftLanguageModes: [.v6]
