@@ -135,6 +135,9 @@ extension TaskPolicy {
                 reason: "'\(option)' is refused: only no-new-privileges is accepted; seccomp, AppArmor and SELinux stay Docker's defaults",
                 allowedBy: nil)
         }
+        if let logging = container.logConfiguration {
+            try approve(logging, path: "\(path).logConfiguration")
+        }
         for (index, control) in (container.systemControls ?? []).enumerated() {
             try approve(control, path: "\(path).systemControls[\(index)]", networkMode: networkMode)
         }
@@ -146,6 +149,30 @@ extension TaskPolicy {
             devices.append(try approve(device, path: "\(parameters).devices[\(index)]"))
         }
         return devices
+    }
+
+    /// Options each log driver may take: none that names where logs go. dockerd itself, as root
+    /// in the host's network, would connect there (`syslog-address: unix:///run/...`,
+    /// `tcp://169.254.169.254:80`), whatever the task's own network mode.
+    static let allowedLogOptions: [String: Set<String>] = {
+        let common: Set<String> = ["mode", "max-buffer-size", "tag", "labels", "labels-regex", "env", "env-regex"]
+        return [
+            "json-file": common.union(["max-size", "max-file", "compress"]),
+            "local": common.union(["max-size", "max-file", "compress"]),
+            "journald": common,
+            "syslog": common.union(["syslog-facility", "syslog-format"]),
+            "none": [],
+        ]
+    }()
+
+    private func approve(_ logging: LogConfiguration, path: String) throws(TaskDefinitionError) {
+        let allowed = Self.allowedLogOptions[logging.logDriver] ?? []
+        for name in (logging.options ?? [:]).keys.sorted() where !allowed.contains(name) {
+            throw .refused(
+                path: "\(path).options.\(name)",
+                reason: "is refused: log options may not say where logs go (dockerd would connect there as root, from the host's network); \(logging.logDriver) takes \(allowed.isEmpty ? "no options" : allowed.sorted().joined(separator: ", "))",
+                allowedBy: nil)
+        }
     }
 
     private func approve(_ control: SystemControl, path: String, networkMode: NetworkMode) throws(TaskDefinitionError) {

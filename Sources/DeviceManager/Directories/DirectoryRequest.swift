@@ -139,6 +139,8 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
     public func validate() throws(DirectoryError) {
         _ = try LexicalPath(template, naming: template)
         guard Placeholder.containsPlaceholder(template) else { throw .noPlaceholder(template) }
+        // The command-line form ends a path at its first comma: a JSON request says the same.
+        guard !template.contains(",") else { throw .invalidRequest(template, reason: "a directory's path may not hold a comma") }
         guard mode <= 0o7777 else {
             throw .invalidRequest(template, reason: "mode 0\(String(mode, radix: 8)) has bits above 07777")
         }
@@ -153,6 +155,7 @@ public struct DirectoryRequest: Sendable, Equatable, Codable {
             guard inodes != 0 else { throw .invalidRequest(template, reason: "a tmpfs needs an inode count above zero") }
         case .bind(let source):
             _ = try LexicalPath(source, naming: source)
+            guard !source.contains(",") else { throw .invalidRequest(template, reason: "a bind source may not hold a comma") }
         }
     }
 

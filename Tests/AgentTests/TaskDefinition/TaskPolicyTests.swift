@@ -38,6 +38,26 @@ import Testing
         return refusal(container: #""linuxParameters": {"devices": [{"hostPath": "\#(hostPath)"\#(target)}]}"#, policy: policy)
     }
 
+    // MARK: Log drivers
+
+    @Test(arguments: [
+        #"{"logDriver": "syslog", "options": {"syslog-address": "unix:///run/fractal-agent/agent.sock"}}"#,
+        #"{"logDriver": "syslog", "options": {"syslog-address": "tcp://169.254.169.254:80"}}"#,
+        #"{"logDriver": "json-file", "options": {"max-size": "10m", "fluentd-address": "127.0.0.1:24224"}}"#,
+    ])
+    func logOptionsThatSayWhereLogsGoAreRefused(logConfiguration: String) throws {
+        let error = try #require(refusal(container: #""logConfiguration": \#(logConfiguration)"#, task: #" "networkMode": "none","#))
+        #expect(error.path.hasPrefix("containerDefinitions[0].logConfiguration.options."), "\(error)")
+        guard case .refused(_, let reason, let flag) = error else { Issue.record("\(error)"); return }
+        #expect(reason.contains("may not say where logs go") && flag == nil, "\(reason)")
+    }
+
+    @Test func localLogOptionsPass() {
+        #expect(refusal(container: #""logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}"#) == nil)
+        #expect(refusal(container: #""logConfiguration": {"logDriver": "syslog", "options": {"tag": "session"}}"#) == nil)
+        #expect(refusal(container: #""logConfiguration": {"logDriver": "none"}"#) == nil)
+    }
+
     // MARK: Host binds
 
     @Test(arguments: ["/", "/var/run/docker.sock", "/run/fractal-agent", "/etc", "/etc/", "//etc", "/./etc", "/home/user", "/run"])

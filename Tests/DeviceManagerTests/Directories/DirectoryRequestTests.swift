@@ -72,6 +72,12 @@ import Testing
         }
     }
 
+    @Test func refusesACommaInAPathAsTheCommandLineFormWould() {
+        // JSON could carry one, but its command-line form (the spec) ends the path there.
+        #expect(throws: DirectoryError.self) { try DirectoryRequest(template: "/tmp/a,b/%%FRACTAL_ID_PLACEHOLDER%%").validate() }
+        #expect(throws: DirectoryError.self) { try DirectoryRequest(template: Self.template, mount: .bind(source: "/srv/a,b")).validate() }
+    }
+
     @Test func refusesATemplateWithoutPlaceholder() {
         #expect(throws: DirectoryError.noPlaceholder("/srv/shared")) { try DirectoryRequest.parse("/srv/shared,tmpfs=1M") }
     }
