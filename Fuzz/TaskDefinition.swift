@@ -158,6 +158,12 @@ func check(_ host: ContainerCreateRequest.HostConfig, granted: [ContainerDeviceN
             violation("sets sysctl '\(key)' (network mode \(host.NetworkMode))", plan)
         }
     }
+    if let logging = host.LogConfig {
+        let allowed = TaskPolicy.allowedLogOptions[logging.`Type`] ?? []
+        for option in (logging.Config ?? [:]).keys where !allowed.contains(option) {
+            violation("gives log driver \(logging.`Type`) the option '\(option)'", plan)
+        }
+    }
     for limit in host.Ulimits ?? [] {
         guard let ceiling = TaskPolicy.ulimitCeilings[limit.Name] else { violation("sets ulimit '\(limit.Name)'", plan) }
         if let ceiling, limit.Soft > ceiling || limit.Hard > ceiling || limit.Soft < 0 || limit.Hard < 0 {

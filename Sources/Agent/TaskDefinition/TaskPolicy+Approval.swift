@@ -151,20 +151,6 @@ extension TaskPolicy {
         return devices
     }
 
-    /// Options each log driver may take: none that names where logs go. dockerd itself, as root
-    /// in the host's network, would connect there (`syslog-address: unix:///run/...`,
-    /// `tcp://169.254.169.254:80`), whatever the task's own network mode.
-    static let allowedLogOptions: [String: Set<String>] = {
-        let common: Set<String> = ["mode", "max-buffer-size", "tag", "labels", "labels-regex", "env", "env-regex"]
-        return [
-            "json-file": common.union(["max-size", "max-file", "compress"]),
-            "local": common.union(["max-size", "max-file", "compress"]),
-            "journald": common,
-            "syslog": common.union(["syslog-facility", "syslog-format"]),
-            "none": [],
-        ]
-    }()
-
     private func approve(_ logging: LogConfiguration, path: String) throws(TaskDefinitionError) {
         let allowed = Self.allowedLogOptions[logging.logDriver] ?? []
         for name in (logging.options ?? [:]).keys.sorted() where !allowed.contains(name) {

@@ -50,6 +50,20 @@ public struct TaskPolicy: Sendable, Equatable {
         "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
     ]
 
+    /// Options each log driver may take: none that names where logs go. dockerd itself, as root
+    /// in the host's network, would connect there (`syslog-address: unix:///run/...`,
+    /// `tcp://169.254.169.254:80`), whatever the task's own network mode.
+    public static let allowedLogOptions: [String: Set<String>] = {
+        let common: Set<String> = ["mode", "max-buffer-size", "tag", "labels", "labels-regex", "env", "env-regex"]
+        return [
+            "json-file": common.union(["max-size", "max-file", "compress"]),
+            "local": common.union(["max-size", "max-file", "compress"]),
+            "journald": common,
+            "syslog": common.union(["syslog-facility", "syslog-format"]),
+            "none": [],
+        ]
+    }()
+
     /// `dockerSecurityOptions` a task may set: only ones that confine further. seccomp, AppArmor
     /// and SELinux options are all refused, since a named profile or label can be as open as `unconfined`.
     public static let allowedSecurityOptions: Set<String> = ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"]
