@@ -35,7 +35,8 @@ EVENT = struct.Struct("<qqHHi")
 def call(name, function):
     try:
         result = function()
-        return {name: "ok" if result is None else result}
+        # ioctl with a buffer argument returns the buffer: only whether it went through matters.
+        return {name: result if isinstance(result, int) else "ok"}
     except OSError as error:
         return {name: error.strerror}
 
