@@ -84,6 +84,9 @@ import Testing
             ("/dev/input/../uinput", Self.device("/dev/input/../uinput"), "containerDefinitions[0].linuxParameters.devices[0].hostPath"),
             ("/dev/tty1", Self.device("/dev/tty1"), "containerDefinitions[0].linuxParameters.devices[0].hostPath"),
             ("a disk", Self.device("/dev/vda"), "containerDefinitions[0].linuxParameters.devices[0].hostPath"),
+            ("logs sent to the daemon's socket", Self.definition(
+                container: #""logConfiguration": {"logDriver": "syslog", "options": {"syslog-address": "unix:///run/fractal-agent/agent.sock"}}"#),
+             "containerDefinitions[0].logConfiguration.options.syslog-address"),
         ]
         for (name, json, field) in cases {
             do {
