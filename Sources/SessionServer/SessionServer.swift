@@ -278,10 +278,12 @@ public final class SessionServer: Sendable {
                 }
                 if done { return }
             }
-            if state.withLock({ $0.stopping && $0.leases.isEmpty }) { return }
-            state.withLock { state in
+            let stopped = state.withLock { state -> Bool in
+                if state.stopping && state.leases.isEmpty { return true }
                 if SessionConnection.nowNanoseconds() >= state.nextDeadline { expire(state: &state) }
+                return false
             }
+            if stopped { return }
         }
     }
 
@@ -428,6 +430,8 @@ public final class SessionServer: Sendable {
             }
             budget -= got
             state.readBuffer.withUnsafeBytes { connection.decoder.feed(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+            // One clock read per read(2), not per frame: the idle timeout needs no finer grain.
+            let now = SessionConnection.nowNanoseconds()
             while true {
                 let frame: SessionFrame?
                 do {
@@ -438,7 +442,7 @@ public final class SessionServer: Sendable {
                 }
                 guard let frame else { break }
                 state.statistics.framesReceived += 1
-                connection.lastFrameAt = SessionConnection.nowNanoseconds()
+                connection.lastFrameAt = now
                 guard handle(frame, from: connection, state: &state, entry: entry) else { return }
             }
         }

@@ -113,6 +113,8 @@ public final class ConsoleKeyboardGuard: Sendable {
         guard first else { return }
         switchOff(includingInUse: true)
         startWatcher()
+        // A watcher that idled since the last keyboard lease went starts its one-second beat.
+        _ = cfl_eventfd_signal(wake)
     }
 
     private func remove(_ id: FractalID) {
@@ -207,7 +209,8 @@ public final class ConsoleKeyboardGuard: Sendable {
 
     // MARK: Watching
 
-    /// Re-asserts K_OFF on the VT in front when it changes, and every second.
+    /// Re-asserts K_OFF on the VT in front when it changes, and every second while engaged;
+    /// otherwise sleeps until woken.
     private func startWatcher() {
         let started = state.withLock { state -> Bool in
             guard state.watcher == nil, !state.stopping else { return false }
@@ -229,12 +232,11 @@ public final class ConsoleKeyboardGuard: Sendable {
             if active >= 0 { _ = buffer.withUnsafeMutableBytes { pread(active, $0.baseAddress, $0.count, 0) } }
             var fds = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
             if active >= 0 { fds.append(pollfd(fd: active, events: Int16(POLLPRI | POLLERR), revents: 0)) }
-            _ = poll(&fds, nfds_t(fds.count), 1000)
+            let engagedBefore = state.withLock { !$0.keyboardLeases.isEmpty }
+            _ = poll(&fds, nfds_t(fds.count), engagedBefore ? 1000 : -1)
+            cfl_eventfd_drain(wake)
             let (stopping, engaged) = state.withLock { ($0.stopping, !$0.keyboardLeases.isEmpty) }
-            if stopping {
-                cfl_eventfd_drain(wake)
-                return
-            }
+            if stopping { return }
             if engaged { switchOff(includingInUse: false) }
         }
     }

@@ -143,7 +143,7 @@ public struct InputFilter: Sendable {
     /// Keys that act on the host, not the session: no built-in profile declares them, so the
     /// kernel refuses them from every source (this filter, a handed-off fd, a write(2) to the
     /// event node inside the container); the filter names them for a clearer error.
-    public static var powerKeys: Set<UInt16> { HostActingKeys.power.union(HostActingKeys.radio) }
+    public static let powerKeys: Set<UInt16> = HostActingKeys.power.union(HostActingKeys.radio)
     /// Keys that with Ctrl+Alt switch VTs, reboot (Delete, keypad Delete) or kill X (Backspace).
     public static let ctrlAltKeys: Set<UInt16> = Set(
         [UInt16(KEY_DELETE), UInt16(KEY_KPDOT), UInt16(KEY_BACKSPACE)]
