@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // /etc/fractal-agent/agent.toml: TOML 1.0 through toml++.
+        .package(url: "https://github.com/LebJe/TOMLKit", .upToNextMinor(from: "0.6.0")),
     ],
     targets: [
         // System libraries from Debian's libevdev-dev and libudev-dev, found through pkg-config.
@@ -73,6 +75,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -115,6 +118,7 @@ let package = Package(
         // Pure logic; runs on any host.
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "FractalDaemonTests", dependencies: ["FractalDaemon", "fractal-agent"]),
         .testTarget(name: "FractalSessionProtocolTests", dependencies: ["FractalSessionProtocol", "CFractalSession", "DeviceManager"]),
         .testTarget(
             name: "SessionServerTests",

@@ -17,12 +17,32 @@ struct FractalAgentCommand: AsyncParsableCommand {
             docs/SESSION-PROTOCOL.md) and a udev view of exactly its devices, both bound into its \
             task's containers, where gamepads can be hot-plugged.
 
+            Configuration: every option can also be set in /etc/fractal-agent/agent.toml (or the file \
+            --config names), one TOML key per long option: max-leases = 200, allowed-root = ["/srv/sessions"], \
+            release-on-exit = true. The file is read first and the command line after it, so an option given \
+            on the command line wins over the file's; the values of a repeatable option (an array in the file) \
+            and the command line's add up. A flag set in the file can only be unset there. A missing default \
+            file is fine; a missing --config file, a file that is not TOML, an unknown key or a value of the \
+            wrong kind stops the daemon with exit status 2, naming the file, line and key.
+
+            Under systemd (Type=notify; the package's fractal-agent.service) it reports readiness and live \
+            lease counts, answers the watchdog, and keeps every device's descriptor and session socket in \
+            systemd's file-descriptor store, so a restart, a crash or a package upgrade keeps every session's \
+            devices. Without systemd (no NOTIFY_SOCKET) the devices end with the process and their leases \
+            come back as devices-lost; directories stay.
+
             Examples:
               fractal-agent
               fractal-agent --socket-group fractal --allowed-root /srv/sessions --max-leases 200
+              fractal-agent --config /srv/fractal/agent.toml --log-level debug
             """,
         version: "fractal-agent \(fractalVersionLine)"
     )
+
+    @Option(name: .customLong(configOptionName), help: ArgumentHelp(
+        "The configuration file (TOML; default \(DaemonConfigurationFile.defaultPath), read only if it is there).",
+        valueName: "path"))
+    var config: String?
 
     @Option(help: "The API's unix socket.")
     var socket: String = DaemonConfiguration().socketPath
@@ -99,6 +119,20 @@ struct FractalAgentCommand: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+
+    /// Like ArgumentParser's own entry point, with the configuration file's options read first;
+    /// a configuration file that cannot be used stops the daemon with exit status 2.
+    static func main() async {
+        do {
+            let command = try parse(withConfigurationFile: Array(CommandLine.arguments.dropFirst()))
+            try await command.run()
+        } catch let error as DaemonConfigurationFile.Error {
+            FileHandle.standardError.write(Data("fractal-agent: \(error)\n".utf8))
+            exit(withError: ExitCode(2))
+        } catch {
+            exit(withError: error)
+        }
+    }
 
     func validate() throws {
         guard (1...1024).contains(maxLeases) else { throw ValidationError("--max-leases must be between 1 and 1024") }
