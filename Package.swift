@@ -25,6 +25,7 @@ let package = Package(
         // System libraries from Debian's libevdev-dev and libudev-dev, found through pkg-config.
         .systemLibrary(name: "CLibEvdev", pkgConfig: "libevdev", providers: [.apt(["libevdev-dev"])]),
         .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        .systemLibrary(name: "CLibSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // C over the uinput ioctls: what Swift cannot import (function-like ioctl macros).
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
         // C for the other system calls Swift cannot reach (openat2, SCM_RIGHTS, netlink).
@@ -71,7 +72,7 @@ let package = Package(
         .target(
             name: "FractalDaemon",
             dependencies: [
-                "DeviceManager", "Agent", "FractalAPI", "FractalVersion", "SessionServer",
+                "DeviceManager", "Agent", "FractalAPI", "FractalVersion", "SessionServer", "CLibSystemd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

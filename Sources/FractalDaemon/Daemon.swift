@@ -17,33 +17,66 @@ public struct DaemonStartError: Error, CustomStringConvertible {
 public enum Daemon {
     /// Runs until SIGTERM or SIGINT; then stops serving and, if configured, releases every lease.
     public static func run(_ configuration: DaemonConfiguration, logger: Logger) async throws {
+        // First, before anything can fail: what systemd kept for us is ours to close or adopt.
+        let service = ServiceManager()
+        let passed = PassedDescriptors(service.isPresent ? ServiceManager.takePassedDescriptors() : [])
+        var claimed = Set<Int32>()
+        // Our copies only: if the start fails, systemd still holds its own for the next try.
+        defer { for (_, _, fd) in passed.all where !claimed.contains(fd) { close(fd) } }
+
         let groupID = try configuration.socketGroup.map(lookUpGroup)
         let lock = try StateLock(directory: configuration.stateDirectory)
         defer { lock.release() }
+        try makeDefaultDirectories(configuration)
         try refuseIfAnotherDaemonListens(on: configuration.socketPath)
         let socket = try APISocket.prepare(path: configuration.socketPath, groupID: groupID, logger: logger)
         defer { socket.discard() }
 
-        let manager = try LeaseManager(
-            configuration: .init(
-                stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
-                maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
-                uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot,
-                directoryLimits: configuration.directoryLimits),
-            logger: logger)
-        let report = try manager.reconcile()
+        let manager: LeaseManager
+        let report: LeaseManager.ReconcileReport
+        do throws(LeaseError) {
+            manager = try LeaseManager(
+                configuration: .init(
+                    stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
+                    maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
+                    uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot,
+                    directoryLimits: configuration.directoryLimits),
+                logger: logger)
+            // Under systemd the store keeps devices across restarts: adopt what it passed back.
+            report = try manager.reconcile(adopting: service.isPresent ? passed.devices : nil)
+        } catch {
+            // The state database or a root is unusable: a restart would not help (exit 2).
+            throw DaemonStartError(description: "\(error)")
+        }
+        claimed.formUnion(report.adoptedDescriptors)
         logger.info("\(report)")
+        if !passed.all.isEmpty {
+            logger.info("systemd passed back \(passed.all.count) descriptor(s); \(report.adoptedDescriptors.count) adopted with \(report.adopted.count) lease(s)")
+        }
         raiseDescriptorLimit(logger: logger)
         let console = ConsoleKeyboardGuard(
             mode: configuration.consoleKeyboard, journal: configuration.stateDirectory + "/console-keyboard.json", logger: logger)
         console.recover()
         console.follow(manager)
-        defer { console.stop() }
+        /// Whether the devices outlive this process (systemd's store keeps them).
+        let keepsDevices = service.isPresent && !configuration.releaseOnExit
+        defer { console.stop(restoring: !(keepsDevices && manager.counts.leases > 0)) }
 
-        let sessions = try startSessions(manager: manager, logger: logger)
+        let keptListeners = Mutex(passed.listeners)
+        let sessions = try startSessions(manager: manager, logger: logger) { id in
+            keptListeners.withLock { $0.removeValue(forKey: id) }
+        }
+        let keeper = DescriptorKeeper(service: service, manager: manager, sessions: sessions, logger: logger)
+        keeper.follow()
         let metrics = DaemonMetrics(sessions: sessions)
         let views = SessionViews(logger: logger)
         views.follow(manager)
+        // Every observer is in place: adopted leases get their sockets, views, console guard and store entries.
+        manager.announceLive()
+        // Listeners the sessions took are theirs now; the rest are closed below.
+        claimed.formUnion(passed.listeners.filter { id, _ in keptListeners.withLock { $0[id] == nil } }.values)
+        dropUnclaimed(passed, claimed: claimed, service: service, logger: logger)
+        claimed = Set(passed.all.map(\.fd))
         let docker = DockerClient(socketPath: configuration.dockerSocketPath)
         let tasks = TaskRunner(docker: docker, leases: manager, views: views, policy: configuration.taskPolicy, logger: logger)
         let router = Router(context: APIRequestContext.self)
@@ -63,11 +96,16 @@ public enum Daemon {
                     sessions.forward(feedback, lease: id, role: role)
                 },
                 TaskFollower(tasks: tasks, logger: logger),
+                ServiceWatchdog(
+                    service: service, manager: manager, sessions: sessions, keeper: keeper,
+                    taskCount: { tasks.count }, logger: logger),
             ],
             onServerRunning: { _ in
                 do throws(DaemonStartError) {
                     try socket.publish()
                     logger.info("fractal-agent listening on \(socketPath)")
+                    let counts = manager.counts
+                    service.notify("READY=1\nSTATUS=listening on \(socketPath); \(counts.leases) active lease(s)")
                 } catch {
                     // Unreachable where clients look: stop, and exit as a failed start.
                     publishFailure.withLock { $0 = error }
@@ -81,23 +119,60 @@ public enum Daemon {
         try await group.run()
 
         unlink(socketPath)
-        // Held keys are released while the devices still exist.
-        sessions.stop()
+        // Held keys are released while the devices still exist; kept listeners keep their paths.
+        sessions.stop(keepingSockets: keepsDevices)
         try? await docker.shutdown()
         if configuration.releaseOnExit {
             let problems = manager.releaseAll()
             logger.info("released every lease on exit\(problems.isEmpty ? "" : "; problems: \(problems.joined(separator: "; "))")")
         } else {
             let kept = manager.counts.leases
-            if kept > 0 {
-                logger.notice("\(kept) lease(s) kept: their devices end with this process, their directories stay for the containers that use them (--release-on-exit releases everything)")
+            if kept > 0 && keepsDevices {
+                logger.notice("\(kept) lease(s) kept with their devices in systemd's file-descriptor store, for the next start to adopt")
+            } else if kept > 0 {
+                logger.notice("\(kept) lease(s) kept: their devices end with this process (not started by systemd, so no descriptor store keeps them), their directories stay for the containers that use them (--release-on-exit releases everything)")
             }
         }
         if let failure = publishFailure.withLock({ $0 }) { throw failure }
     }
 
-    /// Starts the session sockets and has them follow every lease from now on.
-    private static func startSessions(manager: LeaseManager, logger: Logger) throws -> SessionServer {
+    /// Closes every descriptor systemd passed back that no lease adopted (its lease is gone, or it
+    /// no longer holds the device recorded) and drops it from the store, so the store does not
+    /// keep a stale device alive.
+    private static func dropUnclaimed(_ passed: PassedDescriptors, claimed: Set<Int32>, service: ServiceManager, logger: Logger) {
+        for (name, parsed, fd) in passed.all where !claimed.contains(fd) {
+            logger.notice("closing the kept descriptor \(name)\(parsed == nil ? " (a name this version does not know)" : ""): no lease adopted it")
+            close(fd)
+            service.notify("FDSTOREREMOVE=1\nFDNAME=\(name)")
+        }
+    }
+
+    /// Makes the directories the defaults name, so a fresh host with no flags just works; a
+    /// directory the operator named must exist (a typo must not become a new empty root).
+    private static func makeDefaultDirectories(_ configuration: DaemonConfiguration) throws {
+        let defaults = DaemonConfiguration()
+        for root in configuration.allowedRoots where defaults.allowedRoots.contains(root) {
+            do {
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            } catch {
+                throw DaemonStartError(description: "cannot create the default lease root \(root): \(error)")
+            }
+        }
+        let socketDirectory = (configuration.socketPath as NSString).deletingLastPathComponent
+        if configuration.socketPath == defaults.socketPath && !FileManager.default.fileExists(atPath: socketDirectory) {
+            do {
+                try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            } catch {
+                throw DaemonStartError(description: "cannot create the API socket's directory \(socketDirectory): \(error)")
+            }
+        }
+    }
+
+    /// Starts the session sockets and has them follow every lease from now on; `keptListener`
+    /// gives a lease's listener kept across a restart, if any.
+    private static func startSessions(
+        manager: LeaseManager, logger: Logger, keptListener: @escaping @Sendable (FractalID) -> Int32?
+    ) throws -> SessionServer {
         let sessions: SessionServer
         do {
             sessions = try SessionServer(logger: logger)
@@ -111,7 +186,7 @@ public enum Daemon {
             switch change {
             case .created(let lease):
                 guard let session = session(lease) else { return }
-                do { try sessions.addLease(session) } catch {
+                do { try sessions.addLease(session, adopting: keptListener(lease.id)) } catch {
                     logger.error("lease \(lease.id): no session socket: \(error)")
                 }
             case .changed(let lease):

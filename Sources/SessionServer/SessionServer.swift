@@ -101,6 +101,8 @@ public final class SessionServer: Sendable {
     private let state = Mutex(State())
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
+    /// Turns of the loop so far: `isResponsive` wakes the loop and watches this move.
+    private let turns = Atomic<UInt64>(0)
 
     /// Sets up epoll; `start()` begins serving.
     public init(limits: Limits = Limits(), logger: Logger = Logger(label: "fractal.session")) throws(SessionServerError) {
@@ -141,13 +143,15 @@ public final class SessionServer: Sendable {
     }
 
     /// Closes every lease's connections (releasing their held keys) and sockets, and ends the
-    /// loop thread. The server cannot be started again.
-    public func stop() {
+    /// loop thread. The server cannot be started again. `keepingSockets` leaves each socket file
+    /// in place, for a listener kept across a restart (systemd's file-descriptor store) that the
+    /// next process serves: connections that arrive meanwhile wait in its backlog.
+    public func stop(keepingSockets: Bool = false) {
         let ids = state.withLock { state -> [FractalID] in
             state.stopping = true
             return Array(state.leases.keys)
         }
-        for id in ids { removeLease(id) }
+        for id in ids { removeLease(id, unlinking: !keepingSockets) }
         if started.load(ordering: .acquiring) {
             _ = cfl_eventfd_signal(wake)
             finished.wait()
@@ -168,7 +172,11 @@ public final class SessionServer: Sendable {
 
     /// Makes the lease's socket (mode 0666: the directory it sits in decides who reaches it)
     /// and starts accepting on it. A stale socket file at the path is replaced.
-    public func addLease(_ lease: SessionLease) throws(SessionServerError) {
+    ///
+    /// `adopting` is a listener a previous process made for this lease and kept across a restart
+    /// (systemd's file-descriptor store): when it is still listening on the lease's path it is
+    /// served as it is, with what waits in its backlog; otherwise it is closed and a new one made.
+    public func addLease(_ lease: SessionLease, adopting kept: Int32? = nil) throws(SessionServerError) {
         let path = lease.socketPath
         let manifest = Self.manifest(of: lease)
         try state.withLock { (state: inout State) throws(SessionServerError) in
@@ -176,10 +184,19 @@ public final class SessionServer: Sendable {
             guard state.leases[lease.id] == nil else {
                 throw SessionServerError(operation: "listen", path: path, errno: EEXIST, detail: "lease \(lease.id) already has a session socket")
             }
-            // A socket file left by a daemon that did not exit cleanly; nothing listens on it.
-            unlink(path)
-            let listener = cfl_unix_listen(path, 16)
-            guard listener >= 0 else { throw SessionServerError(operation: "listen", path: path, errno: -listener) }
+            let listener: Int32
+            if let kept, Self.isListening(kept, on: path) {
+                listener = kept
+            } else {
+                if let kept {
+                    close(kept)
+                    logger.warning("lease \(lease.id): the kept session listener no longer listens on \(path); making a new one")
+                }
+                // A socket file left by a daemon that did not exit cleanly; nothing listens on it.
+                unlink(path)
+                listener = cfl_unix_listen(path, 16)
+                guard listener >= 0 else { throw SessionServerError(operation: "listen", path: path, errno: -listener) }
+            }
             guard chmod(path, 0o666) == 0 else {
                 let code = errno
                 close(listener)
@@ -204,6 +221,10 @@ public final class SessionServer: Sendable {
     /// Closes the lease's connections, releasing every key they hold while the devices still
     /// exist, then its listener, and unlinks the socket. Call before the devices close.
     public func removeLease(_ id: FractalID) {
+        removeLease(id, unlinking: true)
+    }
+
+    private func removeLease(_ id: FractalID, unlinking: Bool) {
         let path: String? = state.withLock { state in
             guard let entry = state.leases.removeValue(forKey: id) else { return nil }
             for connection in Array(entry.connections.values) {
@@ -211,10 +232,47 @@ public final class SessionServer: Sendable {
             }
             close(entry.listener)
             state.registrations[entry.listenerToken] = nil
-            unlink(entry.lease.socketPath)
+            if unlinking { unlink(entry.lease.socketPath) }
             return entry.lease.socketPath
         }
         if let path { logger.info("session socket for lease \(id) closed (\(path))") }
+    }
+
+    /// The lease's listening socket, to keep across a restart; it stays owned by the server.
+    public func listenerDescriptor(of id: FractalID) -> Int32? {
+        state.withLock { $0.leases[id]?.listener }
+    }
+
+    /// Whether the loop thread turns within `timeout` of being woken: false when it hangs (a lock
+    /// held across a blocked call, a busy loop), for the service manager's watchdog.
+    public func isResponsive(within timeout: Duration) -> Bool {
+        guard started.load(ordering: .acquiring) else { return true }
+        let before = turns.load(ordering: .acquiring)
+        _ = cfl_eventfd_signal(wake)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if turns.load(ordering: .acquiring) != before { return true }
+            usleep(1_000)
+        }
+        return turns.load(ordering: .acquiring) != before
+    }
+
+    /// Whether `fd` is a unix socket listening on `path`.
+    private static func isListening(_ fd: Int32, on path: String) -> Bool {
+        var listening: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening != 0 else { return false }
+        var address = sockaddr_un()
+        var addressLength = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &addressLength) }
+        }
+        guard named == 0, address.sun_family == sa_family_t(AF_UNIX) else { return false }
+        let bound = withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        // The name outlives an unlinked file: a socket file must still be there for clients to reach.
+        var onDisk = stat()
+        return bound == path && stat(path, &onDisk) == 0 && onDisk.st_mode & S_IFMT == S_IFSOCK
     }
 
     /// Follows a change of the lease's devices (hot-plug). A slot plugged or unplugged keeps
@@ -266,6 +324,7 @@ public final class SessionServer: Sendable {
         while true {
             let timeout = state.withLock { Self.milliseconds(until: $0.nextDeadline) }
             let count = events.withUnsafeMutableBufferPointer { cfl_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
+            turns.add(1, ordering: .releasing)
             guard count >= 0 else {
                 logger.critical("epoll_wait failed: \(String(cString: strerror(-count))) (errno \(-count)); session sockets stop serving")
                 return

@@ -131,6 +131,11 @@ public final class TaskRunner: Sendable {
 
     // MARK: Queries and stop
 
+    /// How many tasks run now.
+    public var count: Int {
+        tasks.withLock { $0.count }
+    }
+
     public func list() async -> [TaskRecord] {
         await waitUntilRecovered()
         return tasks.withLock { Array($0.values) }.map(withCurrentLease).sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }

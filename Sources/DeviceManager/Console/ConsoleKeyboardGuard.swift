@@ -90,15 +90,21 @@ public final class ConsoleKeyboardGuard: Sendable {
         }
     }
 
-    /// Restores every VT and stops watching (daemon exit; its devices end with it).
-    public func stop() {
+    /// Stops watching and restores every VT (daemon exit; its devices end with it). With
+    /// `restoring` false the VTs stay off and the journal stays: the session keyboards outlive
+    /// this process (systemd's fd store), and the next start restores and re-engages from it.
+    public func stop(restoring: Bool = true) {
         let watcher = state.withLock { state -> Thread? in
             state.stopping = true
             state.keyboardLeases = []
             return state.watcher
         }
         if watcher != nil { _ = cfl_eventfd_signal(wake) }
-        restoreAll()
+        if restoring {
+            restoreAll()
+        } else if state.withLock({ !$0.saved.isEmpty }) {
+            logger.notice("console keyboard: the VTs stay off while the session keyboards live on; the next start takes over")
+        }
     }
 
     // MARK: Engaging

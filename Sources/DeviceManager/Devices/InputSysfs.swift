@@ -48,6 +48,11 @@ enum InputSysfs {
         return nil
     }
 
+    /// A small sysfs attribute (`phys`, `name`), whitespace trimmed.
+    static func attribute(_ path: String) throws(UInputError) -> String {
+        try read(path)
+    }
+
     // A small sysfs attribute, whitespace trimmed.
     private static func read(_ path: String) throws(UInputError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -98,6 +98,42 @@ public final class UInputDevice: Sendable {
         succeeded = true
     }
 
+    /// Takes over a device this daemon made before a restart, from a uinput descriptor that
+    /// outlived the process (systemd's file-descriptor store): the device, its nodes and every
+    /// open reader of them carry on. Checks that `fd` is a uinput descriptor whose device is
+    /// still the one recorded (`sysname`, and its sysfs `phys` equal to `phys`), so a stray or
+    /// stale descriptor is never adopted as a lease's device.
+    ///
+    /// On success the instance owns `fd`; on failure the caller still does, and should close it.
+    public init(adopting fd: Int32, profile: DeviceProfile, phys: String, sysname: String, uinputPath: String = "/dev/uinput") throws(UInputError) {
+        var held = stat()
+        var node = stat()
+        guard fstat(fd, &held) == 0 else { throw UInputError(operation: "fstat", path: "stored descriptor \(fd)", errno: Glibc.errno) }
+        guard stat(uinputPath, &node) == 0 else { throw UInputError(operation: "stat", path: uinputPath, errno: Glibc.errno) }
+        guard held.st_mode & S_IFMT == S_IFCHR, held.st_rdev == node.st_rdev else {
+            throw UInputError(mismatch: "stored descriptor \(fd) is not open on \(uinputPath)", path: uinputPath)
+        }
+        // ENODEV/EINVAL here: the device was destroyed while the descriptor was stored.
+        let current = try Self.sysname(fd: fd, uinputPath: uinputPath)
+        guard current == sysname else {
+            throw UInputError(mismatch: "the stored device is \(current), the lease recorded \(sysname)", path: uinputPath)
+        }
+        let classPath = "/sys/class/input/\(sysname)"
+        let currentPhys = (try? InputSysfs.attribute(classPath + "/phys")) ?? ""
+        guard currentPhys == phys else {
+            throw UInputError(mismatch: "\(sysname)'s phys is '\(currentPhys)', the lease recorded '\(phys)'", path: classPath)
+        }
+        let nodes = try InputSysfs.nodes(of: classPath)
+        guard nodes.contains(where: { $0.kind == .event }) else { throw UInputError(evdevMissingFor: classPath) }
+        self.nodes = nodes
+        self.syspath = InputSysfs.resolve(classPath)
+        self.sysname = sysname
+        self.profile = profile
+        self.phys = phys
+        self.uinputPath = uinputPath
+        self.state = Mutex(State(fd: fd))
+    }
+
     deinit {
         close()
     }
@@ -206,7 +242,7 @@ public final class UInputDevice: Sendable {
         }
     }
 
-    private static func sysname(fd: Int32, uinputPath: String) throws(UInputError) -> String {
+    static func sysname(fd: Int32, uinputPath: String) throws(UInputError) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         let result = buffer.withUnsafeMutableBufferPointer { cuinput_sysname(fd, $0.baseAddress, $0.count) }
         guard result == 0 else { throw UInputError(operation: "ioctl(UI_GET_SYSNAME)", path: uinputPath, errno: -result) }

@@ -22,6 +22,8 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         case inputMinorsExhausted
         /// The device was closed.
         case closed
+        /// A descriptor kept across a restart no longer holds the device its lease recorded.
+        case mismatch
         /// Any other failed system call.
         case system
     }
@@ -71,6 +73,11 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
     /// 830 nodes fit (the benchmark's scale run was refused at 831).
     public static let inputMinorLimit = 1024
 
+    /// A stored descriptor that is not (or no longer) the device recorded: `detail` says how.
+    init(mismatch detail: String, path: String) {
+        self.init(code: .mismatch, operation: detail, path: path)
+    }
+
     /// A call on a device that was already closed.
     static func closed(operation: String, path: String) -> UInputError {
         UInputError(code: .closed, operation: operation, path: path)
@@ -105,6 +112,8 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
             return "the kernel made no event node for \(path): its input minors (\(Self.inputMinorLimit) in all, shared by every event, mouse and js node on the host; about 830 usable) are all taken; release leases, or lease fewer devices each"
         case .closed:
             return "\(operation) on a closed uinput device (\(path))"
+        case .mismatch:
+            return "not adopted: \(operation)"
         case .system:
             if errno == ENOTTY {
                 return "\(failure): \(path) does not answer uinput requests; is it really the uinput device?"

@@ -127,6 +127,13 @@ public final class LeaseManager: Sendable {
 
     /// What start-up found and did, for the log and the operator.
     public struct ReconcileReport: Sendable, CustomStringConvertible {
+        /// Leases whose devices outlived the previous process (systemd's file-descriptor store):
+        /// active again, with the same devices and nodes.
+        public var adopted: [FractalID] = []
+        /// The stored descriptors the adopted leases now own; the caller closes every other one.
+        public var adoptedDescriptors: Set<Int32> = []
+        /// Leases whose devices were not all kept: released, as the store was there to keep them.
+        public var released: [FractalID] = []
         /// Leases whose devices died with the previous process; kept, marked `devices-lost`.
         public var devicesLost: [FractalID] = []
         /// Leases interrupted while being made or released, or whose release had failed; their
@@ -137,7 +144,8 @@ public final class LeaseManager: Sendable {
         public var problems: [String] = []
 
         public var description: String {
-            "reconcile: \(devicesLost.count) lease(s) lost their devices with the previous process, \(undone.count) interrupted lease(s) undone"
+            "reconcile: \(adopted.count) lease(s) adopted with their devices, \(released.count) released whose devices were gone, "
+                + "\(devicesLost.count) lease(s) lost their devices with the previous process, \(undone.count) interrupted lease(s) undone"
                 + (releaseFailed.isEmpty ? "" : ", \(releaseFailed.count) kept as release-failed")
                 + (problems.isEmpty ? "" : "; problems: " + problems.joined(separator: "; "))
         }
@@ -145,18 +153,38 @@ public final class LeaseManager: Sendable {
 
     /// Brings the stored state in line with the host after a (possibly unclean) stop.
     ///
-    /// uinput devices die with the process that made them, so every lease stored as `active` lost
-    /// its devices: it is marked so and kept, since a container may still use its directories.
+    /// A uinput device lives as long as any descriptor of the file that made it. With `stored`
+    /// (the descriptors systemd's file-descriptor store kept for this service, by lease and role),
+    /// a lease stored as `active` whose every device is there and still the one recorded is
+    /// adopted: active again, same devices, same nodes. One whose devices are not all there is
+    /// released, directories included (the store was there to keep them: they are gone for good).
+    /// Without a store (`stored` nil), devices die with the process that made them, so every lease
+    /// stored as `active` lost its devices: it is marked so and kept, since a container may still
+    /// use its directories.
     /// A lease stored as `creating` or `releasing` was interrupted: its mounts and directories are
     /// removed (those a release asked to keep stay) and it is forgotten; so is a `release-failed`
     /// one, retried. A lease whose undoing leaves anything behind is kept as `release-failed`, and
     /// no path another lease holds is ever removed.
     @discardableResult
-    public func reconcile() throws(LeaseError) -> ReconcileReport {
+    public func reconcile(adopting stored: [FractalID: [DeviceRole: Int32]]? = nil) throws(LeaseError) -> ReconcileReport {
         var report = ReconcileReport()
         let records = try store.all()
+        var unadoptable: [FractalID] = []
         for var lease in records {
             switch lease.state {
+            case .active where stored != nil:
+                let kept = stored?[lease.id] ?? [:]
+                if let devices = adopt(lease, from: kept) {
+                    state.withLock { $0.live[lease.id] = LiveLease(lease: lease, devices: devices) }
+                    report.adopted.append(lease.id)
+                    report.adoptedDescriptors.formUnion(devices.values.compactMap(\.fileDescriptor))
+                    logger.info("lease \(lease.id) adopted with its \(devices.count) device(s) from the previous process")
+                } else {
+                    lease.state = .devicesLost
+                    try store.update(lease)
+                    state.withLock { $0.lost[lease.id] = lease }
+                    unadoptable.append(lease.id)
+                }
             case .active, .devicesLost:
                 if lease.state == .active {
                     lease.state = .devicesLost
@@ -194,14 +222,53 @@ public final class LeaseManager: Sendable {
             }
         }
         report.problems += removeStraySessions()
+        for id in unadoptable {
+            do {
+                try release(id)
+                report.released.append(id)
+            } catch {
+                report.devicesLost.append(id)
+                report.problems.append("release lease \(id), whose devices were gone: \(error)")
+            }
+        }
         return report
+    }
+
+    /// Takes over every device of `lease` from the descriptors the store kept for it (by role);
+    /// nil, with the devices it had taken destroyed and the reason logged, when any is missing or
+    /// is not the device recorded. The descriptors it did not take stay the caller's to close.
+    private func adopt(_ lease: Lease, from stored: [DeviceRole: Int32]) -> [DeviceRole: UInputDevice]? {
+        var adopted: [DeviceRole: UInputDevice] = [:]
+        for device in lease.devices {
+            guard let fd = stored[device.role] else {
+                logger.warning("lease \(lease.id): no descriptor of its \(device.role.rawValue) (\(device.sysname)) was kept across the restart; releasing it")
+                for taken in adopted.values { taken.close() }
+                return nil
+            }
+            do {
+                adopted[device.role] = try UInputDevice(
+                    adopting: fd, profile: .forRole(device.role), phys: device.phys, sysname: device.sysname,
+                    uinputPath: configuration.uinputPath)
+            } catch {
+                logger.warning("lease \(lease.id): the kept descriptor of its \(device.role.rawValue) is \(error); releasing the lease")
+                for taken in adopted.values { taken.close() }
+                return nil
+            }
+        }
+        return adopted
+    }
+
+    /// Tells observers of every live lease as if just created: after adoption, once every
+    /// observer (session sockets, udev views, the console guard) is in place.
+    public func announceLive() {
+        for lease in state.withLock({ $0.live.values.map(\.lease) }) { notify(.created(lease)) }
     }
 
     /// Removes session directories no stored lease owns (left by a crash between their making and the record).
     private func removeStraySessions() -> [String] {
         guard let root = configuration.sessionRoot,
               let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
-        let known = state.withLock { Set($0.lost.keys.map(\.rawValue) + $0.failed.keys.map(\.rawValue)) }
+        let known = state.withLock { Set(($0.live.keys.map(\.rawValue) + $0.lost.keys.map(\.rawValue)) + $0.failed.keys.map(\.rawValue)) }
         var problems: [String] = []
         for name in names where !known.contains(name) {
             do { try FileManager.default.removeItem(atPath: root + "/" + name) } catch { problems.append("remove stray session \(name): \(error)") }

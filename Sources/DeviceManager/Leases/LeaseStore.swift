@@ -30,9 +30,19 @@ public final class LeaseStore: Sendable {
                     )
                     """)
             }
+            // A downgrade must not run on a schema it does not know: it would misread or lose records.
+            if try database.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw LeaseError.store(
+                    operation: "open", path: path,
+                    message: "it was written by a newer fractal-agent (its schema has migrations this version does not know); refusing to use it rather than reset it: run the newer version, or move the file away to start with no leases")
+            }
             try migrator.migrate(database)
+            // Reads every record once, so a damaged file stops the start here, naming itself.
+            try database.read { db in _ = try Row.fetchAll(db, sql: "SELECT id, state, record FROM lease") }
+        } catch let error as LeaseError {
+            throw error
         } catch {
-            throw .store(operation: "open", path: path, message: "\(error)")
+            throw .store(operation: "open", path: path, message: "\(error); the file is kept as it is: repair it (sqlite3 \(path) .recover) or move it away to start with no leases")
         }
     }
 
