@@ -11,7 +11,7 @@ extension FractalAgentCommand {
 
     /// Options that are ArgumentParser's own or only make sense on a command line.
     private static let commandLineOnly: Set<String> = [
-        configOptionName, "help", "version", "generate-completion-script", "experimental-dump-help",
+        configOptionName, "validate", "help", "version", "generate-completion-script", "experimental-dump-help",
     ]
 
     /// Every long option of the command the file may set.
@@ -60,9 +60,9 @@ extension FractalAgentCommand {
             do {
                 _ = try parseOnly(fileArguments)
             } catch let fileError where exitCode(for: fileError) != .success {
-                let message = fullMessage(for: fileError)
-                let culprit = settings.first { setting in setting.arguments.contains { $0.hasPrefix("--") && message.contains($0) } }
-                throw DaemonConfigurationFile.Error(path: path, line: culprit?.line, key: culprit?.key, message: message)
+                let text = message(for: fileError)
+                let culprit = settings.first { setting in setting.arguments.contains { $0.hasPrefix("--") && text.contains($0) } }
+                throw DaemonConfigurationFile.Error(path: path, line: culprit?.line, key: culprit?.key, message: text)
             }
             throw error
         }

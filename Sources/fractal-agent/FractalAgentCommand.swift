@@ -44,6 +44,9 @@ struct FractalAgentCommand: AsyncParsableCommand {
         valueName: "path"))
     var config: String?
 
+    @Flag(name: .customLong("validate"), help: "Check the configuration file and the options, then exit without starting: 0 when they are valid, 2 for a bad file, 64 for a bad option.")
+    var validateOnly = false
+
     @Option(help: "The API's unix socket.")
     var socket: String = DaemonConfiguration().socketPath
 
@@ -182,6 +185,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.allowedDevices = allowDevices
         configuration.allowDockerVolumeOptions = allowDockerVolumeOptions
         configuration.dockerSocketPath = dockerSocket
+
+        if validateOnly {
+            let path = config ?? DaemonConfigurationFile.defaultPath
+            print(access(path, F_OK) == 0 ? "\(path) and the options are valid" : "no \(path); the options are valid")
+            return
+        }
 
         let level = logLevel
         LoggingSystem.bootstrap { label in

@@ -114,7 +114,7 @@ import Testing
         #expect(byName["api-allow-uid"] == .repeating)
         #expect(byName["release-on-exit"] == .flag(negation: nil))
         #expect(byName["log-level"] == .value)
-        for commandLineOnly in ["config", "help", "version", "generate-completion-script", "experimental-dump-help"] {
+        for commandLineOnly in ["config", "validate", "help", "version", "generate-completion-script", "experimental-dump-help"] {
             #expect(byName[commandLineOnly] == nil)
         }
     }
