@@ -192,12 +192,8 @@ struct FractalAgentCommand: AsyncParsableCommand {
             return
         }
 
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Under systemd, lines carry journald's priority prefix instead of a timestamp.
+        JournalLogHandler.bootstrap(level: logLevel)
         let logger = Logger(label: "fractal-agent")
         logger.info("fractal-agent \(fractalVersionLine) starting")
         do {
