@@ -17,7 +17,11 @@ struct ServiceWatchdog: Service {
     let logger: Logger
 
     func run() async throws {
-        guard service.isPresent else { return }
+        // A service that returns early ends the whole group: without systemd, just wait for the end.
+        guard service.isPresent else {
+            try? await gracefulShutdown()
+            return
+        }
         // Three pings per timeout, as sd_watchdog_enabled(3) advises; status alone every 10 s.
         let interval = service.watchdogTimeout.map { $0 / 3 } ?? .seconds(10)
         await withGracefulShutdownHandler {
