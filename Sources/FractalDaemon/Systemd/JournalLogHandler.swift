@@ -8,17 +8,14 @@ import Logging
 public struct JournalLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
-    private let label: String
 
-    public init(label: String) {
-        self.label = label
-    }
+    public init() {}
 
     /// Installs the handler that suits where standard error goes, once per process.
     public static func bootstrap(level: Logger.Level) {
         if isJournalStream {
-            LoggingSystem.bootstrap { label in
-                var handler = JournalLogHandler(label: label)
+            LoggingSystem.bootstrap { _ in
+                var handler = JournalLogHandler()
                 handler.logLevel = level
                 return handler
             }
@@ -51,7 +48,8 @@ public struct JournalLogHandler: LogHandler {
         let details = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         // One line per entry: the journal splits on newlines, and a continuation has no priority.
         let text = "\(event.message)\(details)".replacingOccurrences(of: "\n", with: " ⏎ ")
-        FileHandle.standardError.write(Data("<\(Self.priority(event.level))>\(label): \(text)\n".utf8))
+        // The journal names the unit and PID; the module says which part of the daemon spoke.
+        FileHandle.standardError.write(Data("<\(Self.priority(event.level))>[\(event.source)] \(text)\n".utf8))
     }
 
     /// syslog(3) priorities, as sd-daemon.h's SD_ERR and the like.

@@ -17,6 +17,11 @@ import Glibc
         #expect(verify.status == 0 && verify.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "systemd-analyze verify: \(verify.output)")
         #expect(InstalledService.property("Type") == "notify")
         #expect(InstalledService.property("StatusText").contains("active lease"), "STATUS= is \(InstalledService.property("StatusText"))")
+        // journald reads each line's priority: "listening" is info, so not among notices and worse.
+        let info = try InstalledService.run(["journalctl", "-u", InstalledService.unit, "-b", "-p", "info", "-o", "cat", "--no-pager"]).output
+        let notices = try InstalledService.run(["journalctl", "-u", InstalledService.unit, "-b", "-p", "notice", "-o", "cat", "--no-pager"]).output
+        #expect(info.contains("[FractalDaemon] fractal-agent listening on /run/fractal-agent/agent.sock"), "\(info.suffix(2000))")
+        #expect(!notices.contains("listening on"), "\(notices.suffix(2000))")
 
         let byRoot = try InstalledService.create("keyboard,mouse")
         #expect(byRoot.state == "active")
