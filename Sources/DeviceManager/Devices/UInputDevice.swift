@@ -45,7 +45,7 @@ public final class UInputDevice: Sendable {
     /// - Parameters:
     ///   - phys: where the device "is plugged in"; make it with `DevicePhys.make(id:role:)`.
     ///   - uinputPath: the uinput node; another path is for tests.
-    public init(profile: DeviceProfile, phys: String, uinputPath: String = "/dev/uinput") throws(UInputError) {
+    public convenience init(profile: DeviceProfile, phys: String, uinputPath: String = "/dev/uinput") throws(UInputError) {
         do {
             try profile.validate()
             try DevicePhys.validate(phys)
@@ -78,9 +78,15 @@ public final class UInputDevice: Sendable {
         }
         created = true
 
-        let sysname = try Self.sysname(fd: fd, uinputPath: uinputPath)
         // The kernel adds the evdev/joydev/mousedev children while handling UI_DEV_CREATE,
         // so they are in sysfs by now.
+        try self.init(owning: fd, profile: profile, phys: phys, sysname: try Self.sysname(fd: fd, uinputPath: uinputPath), uinputPath: uinputPath)
+        succeeded = true
+    }
+
+    /// Takes `fd`, whose device is `sysname`, with the nodes sysfs lists for it; on failure the
+    /// caller still owns `fd`.
+    private init(owning fd: Int32, profile: DeviceProfile, phys: String, sysname: String, uinputPath: String) throws(UInputError) {
         let classPath = "/sys/class/input/\(sysname)"
         let nodes = try InputSysfs.nodes(of: classPath)
         // Without evdev loaded the device is invisible to everything that matters (libinput,
@@ -95,7 +101,6 @@ public final class UInputDevice: Sendable {
         self.phys = phys
         self.uinputPath = uinputPath
         self.state = Mutex(State(fd: fd))
-        succeeded = true
     }
 
     /// Takes over a device this daemon made before a restart, from a uinput descriptor that
@@ -105,7 +110,7 @@ public final class UInputDevice: Sendable {
     /// stale descriptor is never adopted as a lease's device.
     ///
     /// On success the instance owns `fd`; on failure the caller still does, and should close it.
-    public init(adopting fd: Int32, profile: DeviceProfile, phys: String, sysname: String, uinputPath: String = "/dev/uinput") throws(UInputError) {
+    public convenience init(adopting fd: Int32, profile: DeviceProfile, phys: String, sysname: String, uinputPath: String = "/dev/uinput") throws(UInputError) {
         var held = stat()
         var node = stat()
         guard fstat(fd, &held) == 0 else { throw UInputError(operation: "fstat", path: "stored descriptor \(fd)", errno: Glibc.errno) }
@@ -123,15 +128,7 @@ public final class UInputDevice: Sendable {
         guard currentPhys == phys else {
             throw UInputError(mismatch: "\(sysname)'s phys is '\(currentPhys)', the lease recorded '\(phys)'", path: classPath)
         }
-        let nodes = try InputSysfs.nodes(of: classPath)
-        guard nodes.contains(where: { $0.kind == .event }) else { throw UInputError(evdevMissingFor: classPath) }
-        self.nodes = nodes
-        self.syspath = InputSysfs.resolve(classPath)
-        self.sysname = sysname
-        self.profile = profile
-        self.phys = phys
-        self.uinputPath = uinputPath
-        self.state = Mutex(State(fd: fd))
+        try self.init(owning: fd, profile: profile, phys: phys, sysname: sysname, uinputPath: uinputPath)
     }
 
     deinit {
