@@ -139,11 +139,18 @@ public enum Daemon {
     /// Closes every descriptor systemd passed back that no lease adopted (its lease is gone, or it
     /// no longer holds the device recorded) and drops it from the store, so the store does not
     /// keep a stale device alive.
-    private static func dropUnclaimed(_ passed: PassedDescriptors, claimed: Set<Int32>, service: ServiceManager, logger: Logger) {
+    static func dropUnclaimed(_ passed: PassedDescriptors, claimed: Set<Int32>, service: ServiceManager, logger: Logger) {
+        // FDSTOREREMOVE takes out every descriptor of a name: one adopted under a name that a stray
+        // duplicate also has is stored again afterwards.
+        var adopted: [String: (StoredDescriptorName, Int32)] = [:]
+        for (name, parsed, fd) in passed.all where claimed.contains(fd) {
+            if let parsed, adopted[name] == nil { adopted[name] = (parsed, fd) }
+        }
         for (name, parsed, fd) in passed.all where !claimed.contains(fd) {
             logger.notice("closing the kept descriptor \(name)\(parsed == nil ? " (a name this version does not know)" : ""): no lease adopted it")
             close(fd)
             service.notify("FDSTOREREMOVE=1\nFDNAME=\(name)")
+            if let (kept, keptFD) = adopted[name] { service.store(keptFD, as: kept) }
         }
     }
 

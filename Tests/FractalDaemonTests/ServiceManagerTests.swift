@@ -1,5 +1,6 @@
 import DeviceManager
 import Foundation
+import Logging
 import Testing
 
 @testable import FractalDaemon
@@ -81,6 +82,50 @@ import Testing
         let absent = ServiceManager()
         #expect(!absent.isPresent)
         #expect(absent.store(ends[1], as: .sessionListener(id)) == 0)
+    }
+
+    /// A stray second descriptor under an adopted one's name is closed and dropped, and the
+    /// adopted one stored again, since FDSTOREREMOVE takes every descriptor of the name.
+    @Test func droppingAStrayDuplicateKeepsTheAdoptedDescriptorStored() throws {
+        let (manager, path, directory) = try Self.managerSocket()
+        defer { close(manager); try? FileManager.default.removeItem(atPath: directory) }
+        setenv("NOTIFY_SOCKET", path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+        var adopted: [Int32] = [0, 0]
+        var stray: [Int32] = [0, 0]
+        try #require(pipe(&adopted) == 0 && pipe(&stray) == 0)
+        defer { close(adopted[0]); close(adopted[1]); close(stray[0]) }
+        let passed = PassedDescriptors([("fractal-session.kept", adopted[1]), ("fractal-session.kept", stray[1])])
+
+        Daemon.dropUnclaimed(passed, claimed: [adopted[1]], service: ServiceManager(), logger: Logger(label: "test"))
+        #expect(try Self.receive(manager).text == "FDSTOREREMOVE=1\nFDNAME=fractal-session.kept")
+        let (text, fds) = try Self.receive(manager)
+        #expect(text == "FDSTORE=1\nFDNAME=fractal-session.kept")
+        for fd in fds { close(fd) }
+        #expect(fds.count == 1)
+        // The stray's write end is closed: its reader sees the end.
+        var byte: UInt8 = 0
+        #expect(read(stray[0], &byte, 1) == 0)
+        #expect(fcntl(adopted[1], F_GETFD) >= 0)
+    }
+
+    /// A bound datagram socket playing systemd's notify socket: (socket, its path, its directory).
+    static func managerSocket() throws -> (Int32, String, String) {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "fractal-notify-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/notify"
+        let manager = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard manager >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(manager, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw TestFailure("bind \(path): \(String(cString: strerror(errno)))") }
+        return (manager, path, directory)
     }
 
     /// One datagram: its text and the descriptors it carried.
