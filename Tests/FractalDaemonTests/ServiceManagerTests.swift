@@ -35,24 +35,8 @@ import Testing
     }
 
     @Test func storingSendsTheNameAndTheDescriptorAndNothingWithoutAManager() throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "fractal-notify-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/notify"
-        let manager = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        try #require(manager >= 0)
-        defer { close(manager) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(manager, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(bound == 0)
-        var passCredentials: Int32 = 1
-        setsockopt(manager, SOL_SOCKET, SO_PASSCRED, &passCredentials, socklen_t(MemoryLayout<Int32>.size))
+        let (manager, path, directory) = try Self.managerSocket()
+        defer { close(manager); try? FileManager.default.removeItem(atPath: directory) }
 
         // libsystemd reads the variable at each call, as in the daemon, where it stays set.
         setenv("NOTIFY_SOCKET", path, 1)
