@@ -108,6 +108,23 @@ enum InstalledService {
         }
     }
 
+    /// Starts the repository's Python session client: HELLO, then a tap of `key` on device 0
+    /// (the keyboard); it exits 0 once served. Not waited for, so it can connect during a restart.
+    static func sessionClient(typing key: UInt16, at socketPath: String) throws -> Process {
+        let script = """
+            import sys; sys.path.insert(0, sys.argv[1])
+            from fractal_session import Session
+            with Session(sys.argv[2], timeout=60) as session:
+                session.hello(); session.tap(0, int(sys.argv[3])); session.ping()
+            """
+        let process = Process()
+        process.executableURL = URL(filePath: "/usr/bin/python3")
+        process.arguments = ["-c", script, repositoryRoot.appending(path: "clients/python").path, socketPath, String(key)]
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     static func create(_ devices: String) throws -> ShownLease {
         try ShownLease(try devicectlJSON(["create", "--devices", devices]))
     }

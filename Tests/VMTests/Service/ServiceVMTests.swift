@@ -61,8 +61,14 @@ import Glibc
         defer { withExtendedLifetime(reader) {} }
         let before = InstalledService.mainPID
 
+        let socketPath = "/run/fractal-agent/sessions/\(lease.id)/socket/input.sock"
+        var waitingClient: Process?
         switch interruption {
         case .killed:
+            // A streaming server connecting while no process serves waits in the kept listener's backlog.
+            try InstalledService.run(["kill", "-STOP", String(before)])
+            waitingClient = try InstalledService.sessionClient(typing: UInt16(KEY_E), at: socketPath)
+            usleep(500_000)
             try InstalledService.run(["kill", "-KILL", String(before)])
         case .restarted:
             try InstalledService.run(["systemctl", "restart", InstalledService.unit])
@@ -84,6 +90,12 @@ import Glibc
             #expect(InstalledService.journal(lines: 200).contains("Watchdog timeout"), "no watchdog timeout in the journal")
         }
 
+        if let waitingClient {
+            waitingClient.waitUntilExit()
+            #expect(waitingClient.terminationStatus == 0, "the client that connected during the restart was not served")
+            let typed = try reader.read(count: 4)
+            #expect(typed.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(KEY_E), value: 1)), "\(typed)")
+        }
         let after = try InstalledService.inspect(lease.id)
         #expect(after.state == "active", "\(interruption.rawValue): the lease is \(after.state); journal:\n\(InstalledService.journal())" as Comment)
         #expect(after.eventNodes == lease.eventNodes)
@@ -94,6 +106,12 @@ import Glibc
         try InstalledService.run(["devicectl", "inject", lease.id, "keyboard", "--key", "KEY_Q"])
         let events = try reader.read(count: 4)
         #expect(events.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(KEY_Q), value: 1)), "\(events)")
+        // The session socket still answers at its path, and its keys arrive.
+        let client = try InstalledService.sessionClient(typing: UInt16(KEY_W), at: socketPath)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0, "the session socket did not serve after \(interruption.rawValue)")
+        let typed = try reader.read(count: 4)
+        #expect(typed.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(KEY_W), value: 1)), "\(typed)")
         let listed = try InstalledService.run(["devicectl", "list"]).output
         #expect(listed.contains(lease.id) && listed.contains("active"), "\(listed)")
     }
