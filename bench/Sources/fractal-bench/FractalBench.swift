@@ -8,22 +8,23 @@ import Glibc
 struct FractalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fractal-bench",
-        abstract: "Measure event injection, lease latency, container start and scale against baselines from the same run.",
+        abstract: "Measure event injection, streaming, lease latency, bursts, container start and scale against baselines from the same run.",
         discussion: """
             Needs /dev/uinput, udevd and (for containers) dockerd: run it through scripts/bench, which builds \
             it and runs it in the project's VM. Absolute times there are inflated by emulation; every table \
-            therefore carries its baseline, measured in the same run, and the goals are ratios.
+            therefore carries its baseline, measured in the same run, and the goals are ratios over paired \
+            rounds (a path and its baseline back to back), judged on the unfavourable end of their spread.
             """
     )
 
     enum Section: String, CaseIterable, ExpressibleByArgument {
-        case injection, leases, containers, scale
+        case injection, streaming, leases, burst, containers, scale
     }
 
     @Flag(help: "Small sample sizes, to check the harness in a few minutes.")
     var quick = false
 
-    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, leases, containers, scale.")
+    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, streaming, leases, burst, containers, scale.")
     var sections: [Section] = []
 
     @Option(help: "Where fractal-agent and devicectl are (default: beside fractal-bench).")
@@ -45,7 +46,7 @@ struct FractalBench: AsyncParsableCommand {
         let report = Report()
         print("## fractal-bench\n\n" + Machine.describe(quick: quick, command: CommandLine.arguments.joined(separator: " ")) + "\n")
 
-        if chosen.contains(.leases) || chosen.contains(.containers) || chosen.contains(.scale) {
+        if chosen.contains(.leases) || chosen.contains(.burst) || chosen.contains(.containers) || chosen.contains(.scale) {
             let (status, output) = try Tool.run([binaries + "/devicectl", "udev-rules", "install"])
             guard status == 0 else { throw BenchFailure("devicectl udev-rules install: \(output)") }
             if Tool.udevRunning { try Tool.settleUdev() }
@@ -59,8 +60,12 @@ struct FractalBench: AsyncParsableCommand {
                 switch section {
                 case .injection:
                     try InjectionBenchmark(sizes: sizes, python: PythonEvdev(script: pythonScript), report: report).run()
+                case .streaming:
+                    try StreamingBenchmark(sizes: sizes, report: report).run()
                 case .leases:
                     try await LeaseBenchmark(sizes: sizes, binaries: binaries, report: report).run()
+                case .burst:
+                    try await BurstBenchmark(sizes: sizes, binaries: binaries, report: report).run()
                 case .containers:
                     try await ContainerBenchmark(sizes: sizes, binaries: binaries, report: report).run()
                 case .scale:

@@ -82,23 +82,26 @@ struct ContainerBenchmark {
 
         let throughDaemon = Samples(daemonSamples)
         let directTotal = Samples(direct.map(\.total))
+        let p50Ratio = Spread.interquartile(Statistics.pairedRatios(throughDaemon.values, directTotal.values))
+        let p99Ratio = Spread.percentileRatio(throughDaemon.values, directTotal.values, 99)
         var table = Table("Container start: request to a running container (busybox `sleep 60`, keyboard, mouse, tablet)", columns: [
-            "path", "containers", "p50 ms", "p99 ms", "max ms", "p50 vs direct", "p99 vs direct",
+            "path", "containers", "p50 ms", "p99 ms", "max ms", "vs direct, per round (p50 goal)", "p99 vs direct",
         ])
-        func row(_ name: String, _ samples: Samples) {
-            table.add([
-                name, String(samples.count), Format.number(samples.p50), Format.number(samples.p99), Format.number(samples.maximum),
-                Format.ratio(ratio(samples.p50, directTotal.p50)), Format.ratio(ratio(samples.p99, directTotal.p99)),
-            ])
-        }
-        row("**fractal-agent: `POST /v1/tasks` → State.Running**", throughDaemon)
-        row("direct: Docker API create + start → State.Running", directTotal)
+        table.add([
+            "**fractal-agent: `POST /v1/tasks` → State.Running**", String(throughDaemon.count), Format.number(throughDaemon.p50),
+            Format.number(throughDaemon.p99), Format.number(throughDaemon.maximum), Format.ratio(p50Ratio), Format.ratio(p99Ratio),
+        ])
+        table.add([
+            "direct: Docker API create + start → State.Running", String(directTotal.count), Format.number(directTotal.p50),
+            Format.number(directTotal.p99), Format.number(directTotal.maximum), "1.00×", "1.00×",
+        ])
         table.notes = [
             "The daemon path is FractalClient.runTask with the ECS definition, then `docker inspect` polled every 20 ms until State.Running; it includes the lease (three devices, udev wait, session directory). The direct path creates and starts the very container the daemon would (TaskPlan's create body for the same devices and directory, leased untimed beforehand) with DockerClient, then polls the same way.",
-            "Containers are removed with force afterwards (the daemon then ends the task and releases its lease) and `udevadm settle` runs, untimed. One unreported warm-up sample each; the paths take turns. With \(throughDaemon.count) samples, p99 is the slowest sample.",
-            "Goal: the daemon ≤ 1.10× direct (p50).",
+            "Containers are removed with force afterwards (the daemon then ends the task and releases its lease) and `udevadm settle` runs, untimed. \(throughDaemon.count) rounds after one unreported warm-up sample each; a round is one start of each path, back to back, alternating which goes first. \"vs direct, per round\" is the median of per-round ratios with their interquartile range; p99 vs direct is the ratio of the two p99s (with \(throughDaemon.count) samples, the slowest) with a 95 % bootstrap interval over rounds.",
+            "Goal (issue 14): the daemon ≤ 1.10× direct at p50 and at p99.",
         ]
-        report.record(Goal(name: "container start p50 vs direct Docker API", ratio: ratio(throughDaemon.p50, directTotal.p50), limit: 1.1))
+        report.record(Goal(name: "container start vs direct Docker API, per round (p50)", figure: p50Ratio, limit: 1.1))
+        report.record(Goal(name: "container start p99 vs direct Docker API", figure: p99Ratio, limit: 1.1))
         report.print(table)
 
         // Where the daemon's time goes. Its own steps cannot be seen from outside, so: the extra
@@ -111,7 +114,7 @@ struct ContainerBenchmark {
             steps.add([name, Format.number(value), Format.fixed(ratio(value, throughDaemon.p50).map { $0 * 100 }, 0) + " %"])
         }
         step("Docker create, start, inspect until running (direct path, p50)", directTotal.p50)
-        step("the daemon's extra time: daemon − direct, paired by turn, median", extra.p50)
+        step("the daemon's extra time: daemon − direct, paired by round, median", extra.p50)
         step("… of which the lease: `POST /v1/leases` (3 devices + directory, udev wait), p50", lease)
         step("… the rest: parsing and planning the task, Docker ping and image inspect, HTTP (≈ extra − lease)", extra.p50.flatMap { extra in lease.map { extra - $0 } })
         step("the goal's budget for the daemon's extra time: 10 % of direct", directTotal.p50.map { $0 * 0.1 })

@@ -1,4 +1,6 @@
 import CBenchBaselines
+import FractalSessionClient
+import FractalSessionProtocol
 import Glibc
 
 /// Write-to-read latency: a thread blocked in read(2) on the device's event node stamps each
@@ -42,6 +44,23 @@ enum LatencyProbe {
         guard arrived == frames else { throw BenchFailure("\(eventNode): \(arrived) of \(frames) frames arrived") }
         return zip(sent, received).compactMap { sent, received in
             sent >= 0 && received >= 0 ? Double(received - sent) / 1000 : nil
+        }
+    }
+
+    /// One pass through a session socket: one EVENTS message per frame, on the lease's device 0.
+    static func socketPass(_ session: SessionClient, eventNode: String, frames: Int) throws -> [Double] {
+        try measure(eventNode: eventNode, frames: frames) { ack, sent in
+            var events = PointerFrames.frame(0).map { SessionEvent(type: $0.type, code: $0.code, value: $0.value) }
+            for number in 0..<frames {
+                events = PointerFrames.frame(number).map { SessionEvent(type: $0.type, code: $0.code, value: $0.value) }
+                sent[number] = Monotonic.nanoseconds
+                try session.send(events, toDevice: 0)
+                var byte: UInt8 = 0
+                guard read(ack, &byte, 1) == 1 else { throw BenchFailure("the reader stopped acknowledging") }
+                usleep(UInt32(gapNanoseconds / 1000))
+            }
+            events[PointerFrames.sequenceIndex].value = -1
+            try session.send(events, toDevice: 0)
         }
     }
 }

@@ -18,10 +18,18 @@ final class Report {
     }
 
     var goalsTable: Table {
-        var table = Table("Goals", columns: ["goal", "measured", "limit", "verdict"])
+        var table = Table("Goals at a glance", columns: ["goal", "median", "spread", "limit", "verdict on the unfavourable end"])
         for goal in goals {
-            table.add([goal.name, Format.ratio(goal.ratio), "≤ " + Format.ratio(goal.limit), goal.verdict])
+            let unit = goal.unit
+            table.add([
+                goal.name, goal.figure.map { unit.format($0.value) } ?? "—", goal.figure.map { $0.cell(unit.format) } ?? "—",
+                "≤ " + unit.format(goal.limit),
+                goal.verdict + (goal.figure.map { $0.kind == .single ? "" : " (upper end \(unit.format($0.high)))" } ?? ""),
+            ])
         }
+        table.notes = [
+            "Every goal is \"≤ limit\" and is met only when the upper end of its spread is within the limit: the upper quartile of per-round ratios (IQR), or the upper end of a 95 % bootstrap interval over rounds (for p99 ratios and means, where one round holds one sample a path). Each round measures a path and its baseline back to back, alternating which goes first.",
+        ]
         return table
     }
 }

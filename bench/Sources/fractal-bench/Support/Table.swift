@@ -33,30 +33,48 @@ struct Table {
     }
 }
 
-/// A goal from issue 6: a ratio of the measured path to its baseline, and the most it may be.
+/// A goal: a figure over rounds (a ratio of a path to its baseline, a time or a count) and the
+/// most it may be, judged on the unfavourable end of its spread (the upper end: every goal is "≤").
 struct Goal {
+    enum Unit {
+        case ratio, milliseconds, failures
+
+        func format(_ value: Double) -> String {
+            switch self {
+            case .ratio: Format.ratio(value)
+            case .milliseconds: Format.number(value) + " ms"
+            case .failures: Format.grouped(Int(value.rounded()))
+            }
+        }
+    }
+
     var name: String
-    var ratio: Double?
+    var figure: Spread?
     var limit: Double
-    /// Why there is no ratio, when there is none.
+    var unit: Unit = .ratio
+    /// Why there is no figure, when there is none.
     var missingReason: String?
 
-    var met: Bool? { ratio.map { $0 <= limit } }
+    var met: Bool? { figure.map { $0.high <= limit } }
 
     var verdict: String {
         guard let met else { return "not measured" + (missingReason.map { " (\($0))" } ?? "") }
         return met ? "met" : "missed"
     }
-
-    /// `1.04× (goal ≤ 1.10×: met)`.
-    var cell: String {
-        guard let ratio else { return "— (goal ≤ \(Format.ratio(limit)): \(verdict))" }
-        return "\(Format.ratio(ratio)) (goal ≤ \(Format.ratio(limit)): \(verdict))"
-    }
 }
 
 /// Number formats shared by every table.
 enum Format {
+    /// A ratio with its spread: `1.05× (IQR 1.01–1.12×)`.
+    static func ratio(_ spread: Spread?) -> String {
+        guard let spread else { return "—" }
+        switch spread.kind {
+        case .interquartile: return "\(ratio(spread.value)) (IQR \(ratio(spread.low))–\(ratio(spread.high)))"
+        case .bootstrap95: return "\(ratio(spread.value)) (95 % \(ratio(spread.low))–\(ratio(spread.high)))"
+        case .single: return ratio(spread.value)
+        }
+    }
+
     static func ratio(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "—" }
         return fixed(value, 2) + "×"
