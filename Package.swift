@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Errno (named errno values, their strerror text): already in the graph through swift-nio.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // /etc/fractal-agent/agent.toml: TOML 1.0 through toml++.
         .package(url: "https://github.com/LebJe/TOMLKit", .upToNextMinor(from: "0.6.0")),
     ],
@@ -30,6 +32,9 @@ let package = Package(
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
         // C for the other system calls Swift cannot reach (openat2, SCM_RIGHTS, netlink).
         .target(name: "CFractalLinux", cSettings: gnuSource),
+        // The system vocabulary every layer shares: SystemError (operation, path, errno), owned
+        // descriptors, EINTR retry, runBlocking, the unix-socket probe. Pure Swift over Glibc.
+        .target(name: "FractalSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
         // The version, generated from VERSION at build time (and the udev rules, for DeviceManager).
         .target(name: "FractalVersion", plugins: ["BuildInfoPlugin"]),
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
@@ -37,7 +42,8 @@ let package = Package(
         .target(
             name: "DeviceManager",
             dependencies: [
-                "CUInput", "CLibEvdev", "CLibUdev", "CFractalLinux",
+                "CUInput", "CLibEvdev", "CLibUdev", "CFractalLinux", "FractalSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -51,17 +57,21 @@ let package = Package(
         .target(
             name: "SessionServer",
             dependencies: [
-                "DeviceManager", "FractalSessionProtocol", "CFractalLinux", "CUInput",
+                "DeviceManager", "FractalSessionProtocol", "CFractalLinux", "CUInput", "FractalSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A streaming server's end of a session socket.
-        .target(name: "FractalSessionClient", dependencies: ["FractalSessionProtocol", "CFractalLinux"]),
+        .target(
+            name: "FractalSessionClient",
+            dependencies: ["FractalSessionProtocol", "CFractalLinux", "FractalSystem", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         // ECS task definitions and Docker: knows nothing of ioctls.
         .target(
             name: "Agent",
             dependencies: [
-                "DeviceManager",
+                "DeviceManager", "FractalSystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,7 +82,7 @@ let package = Package(
         .target(
             name: "FractalDaemon",
             dependencies: [
-                "DeviceManager", "Agent", "FractalAPI", "FractalVersion", "SessionServer", "CLibSystemd",
+                "DeviceManager", "Agent", "FractalAPI", "FractalSystem", "FractalVersion", "SessionServer", "CLibSystemd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -84,7 +94,8 @@ let package = Package(
         .target(
             name: "FractalClient",
             dependencies: [
-                "FractalAPI", "Agent",
+                "FractalAPI", "FractalSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -119,6 +130,7 @@ let package = Package(
         // Pure logic; runs on any host.
         .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "FractalSystemTests", dependencies: ["FractalSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "FractalDaemonTests", dependencies: ["FractalDaemon", "fractal-agent"]),
         .testTarget(name: "FractalSessionProtocolTests", dependencies: ["FractalSessionProtocol", "CFractalSession", "DeviceManager"]),
         .testTarget(
@@ -128,7 +140,10 @@ let package = Package(
         // Real kernel devices, udevd, dockerd; runs inside the project's VM (scripts/vm) and fails loudly elsewhere.
         .testTarget(
             name: "VMTests",
-            dependencies: ["DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "Agent", "FractalSessionClient", "FractalSessionProtocol"],
+            dependencies: [
+                "DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "FractalSystem", "Agent", "FractalSessionClient",
+                "FractalSessionProtocol",
+            ],
             exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py", "Session/session_in_container.py", "Session/hostile_session.py"]
         ),
     ],

@@ -1,8 +1,9 @@
-import Agent
 import AsyncHTTPClient
 import FractalAPI
+import FractalSystem
 import Foundation
 import NIOCore
+import SystemPackage
 
 /// Why a call to the daemon failed, phrased for the person at the terminal.
 public enum FractalClientError: Error, CustomStringConvertible {
@@ -179,9 +180,10 @@ public final class FractalClient: Sendable {
     static func diagnose(_ socketPath: String, _ error: (any Error)?) -> String {
         var info = stat()
         if lstat(socketPath, &info) != 0 {
-            return errno == EACCES
+            let code = Errno(rawValue: errno)
+            return code == .permissionDenied
                 ? "permission denied on its directory: run as root or as a member of the socket's group"
-                : "no socket there (\(String(cString: strerror(errno)))): the daemon is not running"
+                : "no socket there (\(code)): the daemon is not running"
         }
         if (info.st_mode & S_IFMT) != S_IFSOCK { return "the path exists but is not a socket" }
         if access(socketPath, R_OK | W_OK) != 0 {

@@ -1,6 +1,7 @@
 import Agent
 import DeviceManager
 import FractalAPI
+import FractalSystem
 import FractalVersion
 import Foundation
 import Hummingbird

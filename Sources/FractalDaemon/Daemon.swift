@@ -1,6 +1,7 @@
 import Agent
 import DeviceManager
 import FractalAPI
+import FractalSystem
 import Foundation
 import Hummingbird
 import Logging

@@ -1,7 +1,6 @@
 import FractalSessionProtocol
-#if canImport(Glibc)
-import Glibc
-#endif
+import FractalSystem
+import SystemPackage
 
 /// Why a session-socket call failed.
 public struct SessionClientError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -25,6 +24,7 @@ public struct SessionClientError: Error, Hashable, Sendable, CustomStringConvert
     public var path: String
     /// The errno of a failed call; 0 otherwise.
     public var errno: Int32
+    /// The errno's text for `.system`; otherwise what the daemon or the check said.
     public var message: String
 
     public init(code: Code, operation: String, path: String, errno: Int32 = 0, message: String = "") {
@@ -36,12 +36,12 @@ public struct SessionClientError: Error, Hashable, Sendable, CustomStringConvert
     }
 
     static func system(_ operation: String, _ path: String, errno: Int32) -> SessionClientError {
-        SessionClientError(code: .system, operation: operation, path: path, errno: errno, message: String(cString: strerror(errno)))
+        SessionClientError(code: .system, operation: operation, path: path, errno: errno, message: "\(Errno(rawValue: errno))")
     }
 
     public var description: String {
         switch code {
-        case .system: "\(operation) \(path): \(message) (errno \(errno))"
+        case .system: SystemError(operation: operation, path: path, errno: errno).description
         case .refused(let error): "\(operation) \(path): the daemon refused: \(error): \(message)"
         case .protocolViolation: "\(operation) \(path): \(message)"
         case .closed: "\(operation) \(path): the connection is closed\(message.isEmpty ? "" : ": " + message)"

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import FractalSystem
 import Logging
 import Synchronization
 

@@ -1,4 +1,5 @@
 import CUInput
+import FractalSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,7 @@ public final class UInputDevice: Sendable {
         }
 
         // Non-blocking so that readFeedback() returns at once when nothing is pending.
-        let fd = Self.retryingEINTR { open(uinputPath, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
+        let fd = retryingInterrupts { open(uinputPath, O_RDWR | O_NONBLOCK | O_CLOEXEC) }
         guard fd >= 0 else { throw UInputError(operation: "open", path: uinputPath, errno: Glibc.errno) }
         // Until init succeeds, undo what has been done: destroy the device, close the fd.
         var created = false
@@ -284,13 +285,6 @@ public final class UInputDevice: Sendable {
                     }
                 }
             }
-        }
-    }
-
-    private static func retryingEINTR(_ call: () -> Int32) -> Int32 {
-        while true {
-            let result = call()
-            if result >= 0 || Glibc.errno != EINTR { return result }
         }
     }
 }

@@ -1,3 +1,4 @@
+import FractalSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,15 +30,17 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public let code: Code
-    /// The system call that failed ("open", "ioctl(UI_DEV_CREATE)", "write", ...), or
-    /// "validate" for `invalidProfile` and the call attempted for `closed`.
-    public let operation: String
-    /// The uinput node (or sysfs file) involved.
-    public let path: String
-    /// The errno of the failed call; 0 when no call failed.
-    public let errno: Int32
+    /// The system call that failed ("open", "ioctl(UI_DEV_CREATE)", "write", ...) on the uinput
+    /// node (or sysfs file), with errno 0 when no call failed: the operation is "validate" for
+    /// `invalidProfile` and the call attempted for `closed`.
+    public let failure: SystemError
     /// Why the profile was refused, for `invalidProfile`.
     public let profileError: DeviceProfileError?
+
+    public var operation: String { failure.operation }
+    public var path: String { failure.path }
+    /// The errno of the failed call; 0 when no call failed.
+    public var errno: Int32 { failure.errno.rawValue }
 
     /// A failed system call, classified by errno.
     public init(operation: String, path: String, errno: Int32) {
@@ -46,18 +49,14 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
         case ("open", EACCES), ("open", EPERM): code = .permissionDenied
         default: code = .system
         }
-        self.operation = operation
-        self.path = path
-        self.errno = errno
-        self.profileError = nil
+        failure = SystemError(operation: operation, path: path, errno: errno)
+        profileError = nil
     }
 
     /// A profile or phys refused before any system call.
     public init(invalidProfile error: DeviceProfileError, path: String) {
         code = .invalidProfile
-        operation = "validate"
-        self.path = path
-        errno = 0
+        failure = SystemError(operation: "validate", path: path, errno: 0)
         profileError = error
     }
 
@@ -85,27 +84,19 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
 
     private init(code: Code, operation: String, path: String) {
         self.code = code
-        self.operation = operation
-        self.path = path
-        errno = 0
+        failure = SystemError(operation: operation, path: path, errno: 0)
         profileError = nil
     }
 
-    /// The C library's text for `errno`, e.g. "No such file or directory".
-    public var errnoText: String {
-        guard errno != 0, let text = strerror(errno) else { return "" }
-        return String(cString: text)
-    }
-
     public var description: String {
-        let failure = "\(operation) \(path): \(errnoText) (errno \(errno))"
+        let called = failure.description
         switch code {
         case .invalidProfile:
             return "device profile refused: \(profileError.map(String.init(describing:)) ?? "invalid")"
         case .moduleNotLoaded:
-            return "\(failure): \(path) is missing or has no driver; load the uinput module: modprobe uinput"
+            return "\(called): \(path) is missing or has no driver; load the uinput module: modprobe uinput"
         case .permissionDenied:
-            return "\(failure): this process may not open \(path); run as root, or grant a group access with a udev rule such as KERNEL==\"uinput\", GROUP=\"input\", MODE=\"0660\" and run as a member of that group"
+            return "\(called): this process may not open \(path); run as root, or grant a group access with a udev rule such as KERNEL==\"uinput\", GROUP=\"input\", MODE=\"0660\" and run as a member of that group"
         case .evdevNotLoaded:
             return "the kernel made no event node for \(path): load the evdev module: modprobe evdev"
         case .inputMinorsExhausted:
@@ -116,9 +107,9 @@ public struct UInputError: Error, Hashable, Sendable, CustomStringConvertible {
             return "not adopted: \(operation)"
         case .system:
             if errno == ENOTTY {
-                return "\(failure): \(path) does not answer uinput requests; is it really the uinput device?"
+                return "\(called): \(path) does not answer uinput requests; is it really the uinput device?"
             }
-            return failure
+            return called
         }
     }
 }

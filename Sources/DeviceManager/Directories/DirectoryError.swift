@@ -1,3 +1,5 @@
+import FractalSystem
+import SystemPackage
 import Glibc
 
 /// Why a per-session directory could not be parsed, provisioned or released.
@@ -29,7 +31,12 @@ public enum DirectoryError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A `ProvisionedDirectory` record that does not describe a directory this manager could have made.
     case invalidRecord(String, reason: String)
     /// A system call failed.
-    case system(operation: String, path: String, errno: Int32)
+    case system(SystemError)
+
+    /// A system call failed: `operation` on `path`, with `errno`.
+    public static func system(operation: String, path: String, errno: Int32) -> DirectoryError {
+        .system(SystemError(operation: operation, path: path, errno: errno))
+    }
 
     /// What went wrong and what to change, for a person.
     public var description: String {
@@ -58,12 +65,11 @@ public enum DirectoryError: Error, Equatable, Sendable, CustomStringConvertible 
             return "'\(path)' is a mount point the manager did not make: unmount it, then release again"
         case .invalidRecord(let path, let reason):
             return "directory record for '\(path)' is not valid: \(reason)"
-        case .system(let operation, let path, let code):
-            let text = String(cString: strerror(code))
-            var message = "\(operation) '\(path)' failed: \(text) (errno \(code))"
-            if code == EPERM && operation.hasPrefix("mount") {
+        case .system(let failure):
+            var message = "\(failure.operation) '\(failure.path)' failed: \(failure.reason)"
+            if failure.errno == .notPermitted && failure.operation.hasPrefix("mount") {
                 message += "; mounting needs root (CAP_SYS_ADMIN) in the host's mount namespace"
-            } else if code == ENOSYS {
+            } else if failure.errno == .noFunction {
                 message += "; Linux 5.8 or later is needed (openat2, statx mount IDs)"
             }
             return message

@@ -1,5 +1,7 @@
 import CFractalLinux
+import FractalSystem
 import Glibc
+import SystemPackage
 
 /// Makes and removes per-session directories below a fixed set of allowed roots.
 ///
@@ -180,7 +182,7 @@ public struct DirectoryProvisioner: Sendable {
                 try parent.makeDirectory(name, mode: 0o700)
                 footprint.leafCreated = true
             } catch {
-                switch error.code {
+                switch error.rawValue {
                 case EEXIST where adopting:
                     break
                 case EEXIST:
@@ -217,10 +219,10 @@ public struct DirectoryProvisioner: Sendable {
         if request.owner != nil || request.group != nil {
             // Owner before mode: chown(2) clears the set-user/group-ID bits the mode may ask for.
             do {
-                try OwnedDescriptor.check { fchown(leaf.raw, request.owner ?? UInt32.max, request.group ?? UInt32.max) }
+                try checkedCall { fchown(leaf.raw, request.owner ?? UInt32.max, request.group ?? UInt32.max) }
             } catch { throw failure(error, "chown", path) }
         }
-        do { try OwnedDescriptor.check { fchmod(leaf.raw, mode_t(request.mode)) } } catch { throw failure(error, "chmod", path) }
+        do { try checkedCall { fchmod(leaf.raw, mode_t(request.mode)) } } catch { throw failure(error, "chmod", path) }
         try attachMount(request, for: id, on: leaf, named: name, in: parent, path: path, footprint: &footprint)
         return mountRecord(request, id: id, path: path)
     }
@@ -247,7 +249,7 @@ public struct DirectoryProvisioner: Sendable {
                 root.string, flags: CFL_O_PATH | O_DIRECTORY,
                 resolve: CFL_RESOLVE_NO_SYMLINKS | CFL_RESOLVE_NO_MAGICLINKS)
         } catch {
-            switch error.code {
+            switch error.rawValue {
             case ELOOP: throw .invalidRoot(root.string, reason: "it, or a directory above it, has become a symbolic link")
             case ENOENT where ifPresent: return nil
             case ENOENT: throw .invalidRoot(root.string, reason: "it no longer exists")
@@ -278,7 +280,7 @@ public struct DirectoryProvisioner: Sendable {
             do {
                 try current.makeDirectory(name, mode: Self.intermediateMode)
             } catch {
-                switch error.code {
+                switch error.rawValue {
                 case EEXIST where restarts < Self.restartLimit:
                     // Made by someone else since the open above: use theirs, and leave it on release.
                     restarts += 1
@@ -299,7 +301,7 @@ public struct DirectoryProvisioner: Sendable {
             // Opened for reading, not O_PATH: fchmod needs a real open file.
             let next = try current.openBeneath(name, flags: O_RDONLY | O_DIRECTORY, path: here)
             // mkdir's mode is cut by the umask; set it outright.
-            do { try OwnedDescriptor.check { fchmod(next.raw, Self.intermediateMode) } } catch {
+            do { try checkedCall { fchmod(next.raw, Self.intermediateMode) } } catch {
                 throw failure(error, "chmod", here)
             }
             current = next
@@ -316,7 +318,7 @@ public struct DirectoryProvisioner: Sendable {
         do {
             return try walk(from: root, along: path, depth: depth, rootDepth: rootDepth, create: false, created: &none)
         } catch {
-            guard case .system(_, _, ENOENT) = error else { throw error }
+            guard case .system(let failure) = error, failure.errno == .noSuchFileOrDirectory else { throw error }
             return nil
         }
     }
@@ -410,7 +412,7 @@ public struct DirectoryProvisioner: Sendable {
             do {
                 try parent.unlink(intermediate.components[depth - 1], directory: true)
             } catch {
-                switch error.code {
+                switch error.rawValue {
                 case ENOENT: continue
                 case ENOTEMPTY, EEXIST, EBUSY, ENOTDIR: return
                 default: throw failure(error, "remove directory", intermediate.string)
@@ -424,7 +426,7 @@ public struct DirectoryProvisioner: Sendable {
     private func unmount(_ name: String, in parent: borrowing OwnedDescriptor, path: String, expected: Bool) throws(DirectoryError) {
         let position: cfl_mount_position
         do { position = try parent.mountPosition(of: name) } catch {
-            guard error.code == ENOENT else { throw failure(error, "statx", path) }
+            guard error.rawValue == ENOENT else { throw failure(error, "statx", path) }
             return
         }
         guard position.is_mount_root != 0 else { return }
@@ -432,15 +434,15 @@ public struct DirectoryProvisioner: Sendable {
         // Through the parent's descriptor: a descriptor inside the mount would itself keep it busy.
         let target = "\(parent.procPath)/\(name)"
         do {
-            try OwnedDescriptor.check { umount2(target, Int32(UMOUNT_NOFOLLOW)) }
+            try checkedCall { umount2(target, Int32(UMOUNT_NOFOLLOW)) }
         } catch {
-            switch error.code {
+            switch error.rawValue {
             case EINVAL:
                 break  // No longer a mount point: someone else unmounted it meanwhile.
             case EBUSY:
                 // Still in use (an open file, a working directory): detach it from the tree now;
                 // the kernel frees it when the last user lets go.
-                do { try OwnedDescriptor.check { umount2(target, Int32(UMOUNT_NOFOLLOW) | Int32(MNT_DETACH)) } } catch {
+                do { try checkedCall { umount2(target, Int32(UMOUNT_NOFOLLOW) | Int32(MNT_DETACH)) } } catch {
                     throw failure(error, "unmount (detach)", path)
                 }
             default:
@@ -455,11 +457,11 @@ public struct DirectoryProvisioner: Sendable {
 }
 
 /// A system call's errno as the error a person reads.
-func failure(_ error: SystemCallError, _ operation: String, _ path: String) -> DirectoryError {
-    switch error.code {
+func failure(_ error: Errno, _ operation: String, _ path: String) -> DirectoryError {
+    switch error.rawValue {
     // ELOOP: RESOLVE_NO_SYMLINKS met a link; EXDEV: RESOLVE_BENEATH saw an escape, only possible through one.
     case ELOOP, EXDEV: return .symlinkInPath(path)
     case ENOTDIR: return .notADirectory(path)
-    default: return .system(operation: operation, path: path, errno: error.code)
+    default: return .system(operation: operation, path: path, errno: error.rawValue)
     }
 }

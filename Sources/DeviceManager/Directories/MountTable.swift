@@ -1,3 +1,4 @@
+import FractalSystem
 import Glibc
 
 /// One line of `/proc/self/mountinfo` (see proc(5)), with its octal escapes decoded.
@@ -59,17 +60,14 @@ public struct MountTable: Sendable, Equatable {
     /// Reads this process's mounts from `/proc/self/mountinfo`.
     public static func current() throws(DirectoryError) -> MountTable {
         let path = "/proc/self/mountinfo"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
+        let opened = open(path, O_RDONLY | O_CLOEXEC)
+        guard opened >= 0 else { throw .system(operation: "open", path: path, errno: errno) }
+        let file = OwnedDescriptor(adopting: opened)
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                guard errno == EINTR else { throw .system(operation: "read", path: path, errno: errno) }
-                continue
-            }
+            let count = retryingInterrupts { buffer.withUnsafeMutableBytes { read(file.raw, $0.baseAddress, $0.count) } }
+            guard count >= 0 else { throw .system(operation: "read", path: path, errno: errno) }
             if count == 0 { break }
             bytes += buffer.prefix(count)
         }

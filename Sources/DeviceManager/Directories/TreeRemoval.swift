@@ -1,5 +1,7 @@
 import CFractalLinux
+import FractalSystem
 import Glibc
+import SystemPackage
 
 /// Removes a directory tree through descriptors only: every entry is opened beneath its parent
 /// with no symbolic link followed and no mount entered, so the removal stays inside the tree
@@ -163,7 +165,7 @@ enum TreeRemoval {
                 return try OwnedDescriptor.openBeneath(
                     relative, in: from, flags: O_RDONLY | O_DIRECTORY | O_NONBLOCK, extraResolve: CFL_RESOLVE_NO_XDEV)
             } catch {
-                switch error.code {
+                switch error.rawValue {
                 case ENOENT, ENOTDIR, ELOOP:
                     for frame in stack[index...] { frame.letGo() }
                     stack.removeSubrange(index...)
@@ -186,7 +188,7 @@ enum TreeRemoval {
                 return try OwnedDescriptor.openBeneath(
                     name, in: parent, flags: O_RDONLY | O_DIRECTORY | O_NONBLOCK, extraResolve: CFL_RESOLVE_NO_XDEV)
             } catch {
-                switch error.code {
+                switch error.rawValue {
                 case ENOENT:
                     return nil
                 case ELOOP, ENOTDIR:
@@ -201,8 +203,8 @@ enum TreeRemoval {
         }
 
         private static func unlink(_ name: [CChar], in parent: Int32, directory: Bool, path: @autoclosure () -> String) throws(DirectoryError) {
-            do { try OwnedDescriptor.check { unlinkat(parent, name, directory ? AT_REMOVEDIR : 0) } } catch {
-                guard error.code == ENOENT else { throw failure(error, "remove", path()) }
+            do { try checkedCall { unlinkat(parent, name, directory ? AT_REMOVEDIR : 0) } } catch {
+                guard error.rawValue == ENOENT else { throw failure(error, "remove", path()) }
             }
         }
 

@@ -1,5 +1,6 @@
 import CFractalLinux
 import Foundation
+import FractalSystem
 import Logging
 import Synchronization
 
@@ -282,12 +283,16 @@ public final class SessionViews: Sendable {
 
 /// Why a container could not be attached to its lease's view.
 public enum SessionViewError: Error, CustomStringConvertible, Sendable {
-    case system(operation: String, path: String, errno: Int32)
+    case system(SystemError)
+
+    /// A system call failed: `operation` on `path`, with `errno`.
+    static func system(operation: String, path: String, errno: Int32) -> SessionViewError {
+        .system(SystemError(operation: operation, path: path, errno: errno))
+    }
 
     public var description: String {
         switch self {
-        case .system(let operation, let path, let errno):
-            return "\(operation) \(path) failed: \(String(cString: strerror(errno))) (errno \(errno))"
+        case .system(let failure): "\(failure.operation) \(failure.path) failed: \(failure.reason)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import DeviceManager
+import FractalSystem
 import Logging
 import ServiceLifecycle
 import SessionServer

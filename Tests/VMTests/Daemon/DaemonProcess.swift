@@ -2,6 +2,7 @@ import Agent
 import DeviceManager
 import FractalAPI
 import FractalClient
+import FractalSystem
 import Foundation
 
 /// A real `fractal-agent` process for one test, with its own socket, state and allowed root,

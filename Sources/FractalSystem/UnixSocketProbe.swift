@@ -2,9 +2,8 @@
 import Glibc
 #elseif canImport(Musl)
 import Musl
-#elseif canImport(Darwin)
-import Darwin
 #endif
+import SystemPackage
 
 /// Connects to a unix socket and closes it again, to say why a request could not be sent:
 /// the HTTP client's errors do not reliably carry the errno of a failed `connect(2)`.
@@ -20,17 +19,15 @@ public enum UnixSocketProbe {
             buffer.copyBytes(from: bytes)
             buffer[bytes.count] = 0
         }
-        #if canImport(Glibc)
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let descriptor = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { return "socket(): \(String(cString: strerror(errno)))" }
-        defer { close(descriptor) }
+        let made = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard made >= 0 else { return "socket(): \(Errno(rawValue: errno))" }
+        let descriptor = OwnedDescriptor(adopting: made)
+        // Not retried on EINTR: a connect(2) interrupted goes on in the background (EALREADY).
         let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor.raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result != 0 else { return nil }
-        return String(cString: strerror(errno))
+        let code = Errno(rawValue: errno)
+        return "\(code)"
     }
 }
