@@ -71,13 +71,13 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "DeviceManager", "FractalSystem",
+                "DeviceManager", "FractalAPI", "FractalSystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The JSON the daemon and its clients exchange.
-        .target(name: "FractalAPI", dependencies: ["DeviceManager", "Agent"]),
+        // The JSON the daemon and its clients exchange (a task's record too, which the agent makes).
+        .target(name: "FractalAPI", dependencies: ["DeviceManager"]),
         // The daemon's HTTP API on its unix socket, services and metrics.
         .target(
             name: "FractalDaemon",
@@ -90,7 +90,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // devicectl's side of the socket.
+        // devicectl's side of the socket: the API's vocabulary, not the agent's Docker and ECS code.
         .target(
             name: "FractalClient",
             dependencies: [

@@ -1,4 +1,3 @@
-import Agent
 import DeviceManager
 import Foundation
 

@@ -1,5 +1,6 @@
 import DeviceManager
 import Foundation
+import FractalAPI
 import FractalSystem
 import Logging
 import Synchronization

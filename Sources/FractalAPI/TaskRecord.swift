@@ -9,6 +9,12 @@ public struct TaskRecord: Codable, Sendable {
         /// Docker's container ID.
         public var id: String
         public var dockerName: String
+
+        public init(name: String, id: String, dockerName: String) {
+            self.name = name
+            self.id = id
+            self.dockerName = dockerName
+        }
     }
 
     public var id: FractalID
@@ -24,26 +30,5 @@ public struct TaskRecord: Codable, Sendable {
         self.containers = containers
         self.startedAt = startedAt
         self.lease = lease
-    }
-}
-
-/// Why a task could not be run or stopped. Nothing is left behind by any of them.
-public enum TaskError: Error, CustomStringConvertible, Sendable {
-    case definition(TaskDefinitionError)
-    case lease(LeaseError)
-    case docker(DockerError)
-    case creation(ContainerCreationError)
-    case notFound(FractalID)
-    case duplicate(FractalID)
-
-    public var description: String {
-        switch self {
-        case .definition(let error): return "task definition: \(error)"
-        case .lease(let error): return "\(error)"
-        case .docker(let error): return "\(error)"
-        case .creation(let error): return "\(error)"
-        case .notFound(let id): return "no task with FractalID \(id)"
-        case .duplicate(let id): return "a task with FractalID \(id) already runs"
-        }
     }
 }
