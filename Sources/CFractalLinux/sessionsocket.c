@@ -21,6 +21,7 @@ _Static_assert(CFL_EPOLLOUT == EPOLLOUT, "EPOLLOUT");
 _Static_assert(CFL_EPOLLERR == EPOLLERR, "EPOLLERR");
 _Static_assert(CFL_EPOLLHUP == EPOLLHUP, "EPOLLHUP");
 _Static_assert(CFL_EPOLLRDHUP == EPOLLRDHUP, "EPOLLRDHUP");
+_Static_assert(CFL_EPOLLONESHOT == EPOLLONESHOT, "EPOLLONESHOT");
 _Static_assert(CFL_MAX_PASSED_FDS <= 253, "SCM_MAX_FD is 253");
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == CFL_UNIX_PATH_MAX, "sun_path is 108 bytes");
 

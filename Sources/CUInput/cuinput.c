@@ -19,6 +19,10 @@
 _Static_assert(sizeof(struct input_event) == 2 * sizeof(unsigned long) + 8,
                "struct input_event: timestamp of two longs, then type, code, value");
 _Static_assert(offsetof(struct input_event, type) == 2 * sizeof(unsigned long), "input_event.type");
+_Static_assert(sizeof(struct input_event) == CUINPUT_KERNEL_EVENT_SIZE, "CUINPUT_KERNEL_EVENT_SIZE");
+_Static_assert(offsetof(struct input_event, type) == CUINPUT_KERNEL_EVENT_TYPE_OFFSET, "CUINPUT_KERNEL_EVENT_TYPE_OFFSET");
+_Static_assert(offsetof(struct input_event, code) == CUINPUT_KERNEL_EVENT_CODE_OFFSET, "CUINPUT_KERNEL_EVENT_CODE_OFFSET");
+_Static_assert(offsetof(struct input_event, value) == CUINPUT_KERNEL_EVENT_VALUE_OFFSET, "CUINPUT_KERNEL_EVENT_VALUE_OFFSET");
 _Static_assert(sizeof(struct uinput_setup) == 92, "struct uinput_setup: input_id, name[80], ff_effects_max");
 _Static_assert(sizeof(((struct uinput_setup *)0)->name) == UINPUT_MAX_NAME_SIZE, "uinput_setup.name");
 _Static_assert(sizeof(struct uinput_abs_setup) == 28, "struct uinput_abs_setup: code, pad, input_absinfo");
@@ -158,15 +162,20 @@ int cuinput_write_events(int fd, const cuinput_event *events, size_t count) {
         batch[i].value = events[i].value;
     }
 
-    size_t size = count * sizeof *batch;
-    ssize_t written;
-    do {
-        written = write(fd, batch, size);
-    } while (written < 0 && errno == EINTR);
-    int result = written < 0 ? -errno : ((size_t)written == size ? 0 : -EIO);
-
+    int result = cuinput_write_kernel_events(fd, batch, count);
     if (batch != stack) free(batch);
     return result;
+}
+
+int cuinput_write_kernel_events(int fd, const void *events, size_t count) {
+    if (count == 0) return 0;
+    if (count > SIZE_MAX / sizeof(struct input_event)) return -EOVERFLOW;
+    size_t size = count * sizeof(struct input_event);
+    ssize_t written;
+    do {
+        written = write(fd, events, size);
+    } while (written < 0 && errno == EINTR);
+    return written < 0 ? -errno : ((size_t)written == size ? 0 : -EIO);
 }
 
 // Acknowledges an upload and describes it. Always ends the upload once begun: the program

@@ -93,9 +93,8 @@ public enum Daemon {
             router: router,
             configuration: .init(address: .unixDomainSocket(path: socket.bindPath), serverName: "fractal-agent"),
             services: [
-                FeedbackPump(manager: manager, metrics: metrics, logger: logger) { id, role, feedback in
-                    sessions.forward(feedback, lease: id, role: role)
-                },
+                // First, so that it stops last: after the API, while every device still exists.
+                SessionService(sessions: sessions, keepingSockets: keepsDevices),
                 TaskFollower(tasks: tasks, logger: logger),
                 ServiceWatchdog(
                     service: service, manager: manager, sessions: sessions, keeper: keeper,
@@ -120,7 +119,8 @@ public enum Daemon {
         try await group.run()
 
         unlink(socketPath)
-        // Held keys are released while the devices still exist; kept listeners keep their paths.
+        // Already stopped by its service, unless the group ended before it ran; held keys are
+        // released while the devices still exist, and kept listeners keep their paths.
         sessions.stop(keepingSockets: keepsDevices)
         try? await docker.shutdown()
         if configuration.releaseOnExit {

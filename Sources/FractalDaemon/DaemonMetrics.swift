@@ -95,6 +95,8 @@ final class DaemonMetrics: Sendable {
         count("fds_passed", "uinput descriptors handed off", [], now.descriptorsPassed, before.descriptorsPassed)
         count("timeouts", "Connections closed for no HELLO or no frame in time", [], now.timeouts, before.timeouts)
         count("accept_pauses", "Times a session socket stopped accepting because the daemon ran out of descriptors", [], now.acceptsPaused, before.acceptsPaused)
+        // Read by the session loop, which serves every device's feedback; kept under its old name.
+        if now.feedbackRead > before.feedbackRead { feedbackReceived.increment(by: Int64(now.feedbackRead - before.feedbackRead)) }
         registry.makeGauge(
             descriptor: .init(namespace: "fractal_session", metricName: "connections", unitName: "", helpText: "Open session-socket connections"), labels: []
         ).set(Double(now.connectionsOpen))

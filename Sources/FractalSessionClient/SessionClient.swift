@@ -84,12 +84,7 @@ public final class SessionClient: Sendable {
     /// one call. More than `SessionWire.maximumEventsPerFrame` events go as several batches.
     public func send(_ events: [SessionEvent], toDevice device: UInt8) throws(SessionClientError) {
         var bytes: [UInt8] = []
-        var start = 0
-        repeat {
-            let end = min(start + SessionWire.maximumEventsPerFrame, events.count)
-            bytes += SessionMessage.events(device: device, Array(events[start..<end])).encoded()
-            start = end
-        } while start < events.count
+        SessionMessage.appendEventsFrames(device: device, events[...], to: &bytes)
         try write(bytes, operation: "EVENTS")
     }
 

@@ -35,14 +35,10 @@ public struct SessionFrameDecoder: Sendable {
     public mutating func next() throws(SessionProtocolError) -> SessionFrame? {
         let available = buffer.count - start
         guard available >= SessionWire.headerSize else { return nil }
-        let (type, flags, length) = buffer.withUnsafeBytes { raw in
-            (UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: start, as: UInt16.self)),
-             UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: start + 2, as: UInt16.self)),
-             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4, as: UInt32.self)))
-        }
-        guard flags == 0 else { throw .nonzeroFlags(flags) }
-        guard length <= UInt32(maximumPayload) else { throw .payloadTooLarge(length: length, limit: maximumPayload) }
-        let total = SessionWire.headerSize + Int(length)
+        let header = try buffer.withUnsafeBytes { raw in
+            SessionFrameHeader.read(UnsafeRawBufferPointer(rebasing: raw[start...]), maximumPayload: maximumPayload)
+        }.get()
+        let total = header.frameSize
         guard available >= total else { return nil }
         let payload = Array(buffer[(start + SessionWire.headerSize)..<(start + total)])
         start += total
@@ -50,7 +46,7 @@ public struct SessionFrameDecoder: Sendable {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 2 * (SessionWire.headerSize + maximumPayload))
             start = 0
         }
-        return SessionFrame(type: SessionMessageType(rawValue: type), payload: payload)
+        return SessionFrame(type: header.type, payload: payload)
     }
 
     /// Says whether the stream may end here: throws `.truncated` if a frame was cut off.

@@ -69,17 +69,8 @@ public enum SessionMessage: Hashable, Sendable {
             let version = SessionVersion(major: reader.read(), minor: reader.read())
             self = .welcome(version, manifest: reader.rest())
         case .events:
-            try need(SessionWire.eventsHeaderSize)
-            let device: UInt8 = reader.read()
-            let reserved: UInt8 = reader.read()
-            let count = Int(reader.read(UInt16.self))
-            guard reserved == 0 else {
-                throw .badPayload(.events, length: payload.count, reason: "reserved byte is \(reserved), not 0")
-            }
-            guard payload.count == SessionWire.eventsHeaderSize + count * SessionWire.eventSize else {
-                throw .badPayload(.events, length: payload.count, reason: "count \(count) needs \(SessionWire.eventsHeaderSize + count * SessionWire.eventSize) bytes")
-            }
-            self = .events(device: device, Self.events(payload, count: count))
+            let header = try payload.withUnsafeBytes { SessionEventsHeader.read($0) }.get()
+            self = .events(device: header.device, Self.events(payload, count: header.count))
         case .getFDs:
             self = .getFDs
         case .fds:
@@ -137,15 +128,7 @@ public enum SessionMessage: Hashable, Sendable {
             payload.appendLittleEndian(version.minor)
             payload += manifest
         case .events(let device, let events):
-            payload.reserveCapacity(SessionWire.eventsHeaderSize + events.count * SessionWire.eventSize)
-            payload.append(device)
-            payload.append(0)
-            payload.appendLittleEndian(UInt16(truncatingIfNeeded: events.count))
-            for event in events {
-                payload.appendLittleEndian(event.type)
-                payload.appendLittleEndian(event.code)
-                payload.appendLittleEndian(event.value)
-            }
+            Self.appendEventsPayload(device: device, events[...], to: &payload)
         case .getFDs:
             break
         case .fds(let manifest):
@@ -178,4 +161,29 @@ public enum SessionMessage: Hashable, Sendable {
 
     /// Header and payload, ready to write.
     public func encoded() -> [UInt8] { frame.encoded() }
+
+    /// Appends EVENTS frames carrying `events` for `device` to `bytes`, as many as
+    /// `SessionWire.maximumEventsPerFrame` needs, with no message or array per frame: what a
+    /// client sends for every batch.
+    public static func appendEventsFrames(device: UInt8, _ events: ArraySlice<SessionEvent>, to bytes: inout [UInt8]) {
+        var start = events.startIndex
+        repeat {
+            let end = min(start + SessionWire.maximumEventsPerFrame, events.endIndex)
+            SessionFrame.appendHeader(type: .events, length: SessionWire.eventsHeaderSize + (end - start) * SessionWire.eventSize, to: &bytes)
+            appendEventsPayload(device: device, events[start..<end], to: &bytes)
+            start = end
+        } while start < events.endIndex
+    }
+
+    private static func appendEventsPayload(device: UInt8, _ events: ArraySlice<SessionEvent>, to bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + SessionWire.eventsHeaderSize + events.count * SessionWire.eventSize)
+        bytes.append(device)
+        bytes.append(0)
+        bytes.appendLittleEndian(UInt16(truncatingIfNeeded: events.count))
+        for event in events {
+            bytes.appendLittleEndian(event.type)
+            bytes.appendLittleEndian(event.code)
+            bytes.appendLittleEndian(event.value)
+        }
+    }
 }

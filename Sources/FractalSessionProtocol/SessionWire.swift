@@ -126,3 +126,58 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
         }
     }
 }
+
+/// A frame header read from the wire, checked: flags are zero and the length within bounds.
+public struct SessionFrameHeader: Sendable, Equatable {
+    public var type: SessionMessageType
+    public var payloadLength: Int
+
+    /// The frame's size on the wire, header included.
+    public var frameSize: Int { SessionWire.headerSize + payloadLength }
+
+    /// Reads the header at the start of `bytes` (at least `SessionWire.headerSize` of them).
+    /// Throws as soon as the header is wrong, before its payload has arrived.
+    public init(_ bytes: UnsafeRawBufferPointer, maximumPayload: Int = SessionWire.maximumPayload) throws(SessionProtocolError) {
+        precondition(bytes.count >= SessionWire.headerSize)
+        let type = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt16.self))
+        let flags = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let length = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        guard flags == 0 else { throw .nonzeroFlags(flags) }
+        guard length <= UInt32(maximumPayload) else { throw .payloadTooLarge(length: length, limit: maximumPayload) }
+        self.type = SessionMessageType(rawValue: type)
+        payloadLength = Int(length)
+    }
+
+    /// `init` as a result, for closures (`withUnsafeBytes`) that do not keep a typed throw.
+    public static func read(_ bytes: UnsafeRawBufferPointer, maximumPayload: Int = SessionWire.maximumPayload) -> Result<Self, SessionProtocolError> {
+        Result { () throws(SessionProtocolError) in try Self(bytes, maximumPayload: maximumPayload) }
+    }
+}
+
+/// The fixed part of an EVENTS payload, checked against the payload's length; the events
+/// follow it, `SessionWire.eventSize` bytes each (u16 type, u16 code, s32 value, little-endian).
+public struct SessionEventsHeader: Sendable, Equatable {
+    public var device: UInt8
+    public var count: Int
+
+    public init(_ payload: UnsafeRawBufferPointer) throws(SessionProtocolError) {
+        guard payload.count >= SessionWire.eventsHeaderSize else {
+            throw .badPayload(.events, length: payload.count, reason: "needs at least \(SessionWire.eventsHeaderSize) bytes")
+        }
+        let reserved = payload[1]
+        let count = Int(UInt16(littleEndian: payload.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        guard reserved == 0 else {
+            throw .badPayload(.events, length: payload.count, reason: "reserved byte is \(reserved), not 0")
+        }
+        guard payload.count == SessionWire.eventsHeaderSize + count * SessionWire.eventSize else {
+            throw .badPayload(.events, length: payload.count, reason: "count \(count) needs \(SessionWire.eventsHeaderSize + count * SessionWire.eventSize) bytes")
+        }
+        device = payload[0]
+        self.count = count
+    }
+
+    /// `init` as a result, for closures (`withUnsafeBytes`) that do not keep a typed throw.
+    public static func read(_ payload: UnsafeRawBufferPointer) -> Result<Self, SessionProtocolError> {
+        Result { () throws(SessionProtocolError) in try Self(payload) }
+    }
+}

@@ -5,7 +5,7 @@ import FractalSessionProtocol
 import Glibc
 #endif
 
-/// One client on a lease's socket; lives on the server's loop thread, under its lock.
+/// One client on a lease's socket; confined to the session loop.
 final class SessionConnection {
     /// Bytes waiting to go out, with the descriptors that go with their first byte.
     struct Outgoing {
@@ -19,7 +19,8 @@ final class SessionConnection {
     let token: UInt64
     let lease: FractalID
     let peer: String
-    var decoder = SessionFrameDecoder()
+    /// The start of a frame that the last read cut off (at most one frame's bytes).
+    var carried: [UInt8] = []
     var filter: InputFilter
     var greeted = false
     var outgoing: [Outgoing] = []

@@ -27,6 +27,9 @@ public struct SessionStatistics: Sendable, Equatable {
     public var descriptorsPassed = 0
     /// Connections closed for saying no HELLO, or nothing at all, in time.
     public var timeouts = 0
+    /// Rumble plays and stops and LED changes read from the leases' devices (force-feedback
+    /// uploads and erases are answered, not counted).
+    public var feedbackRead = 0
     /// Times a listener stopped accepting because the daemon ran out of descriptors.
     public var acceptsPaused = 0
 

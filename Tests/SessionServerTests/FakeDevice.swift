@@ -3,8 +3,9 @@ import Foundation
 import SessionServer
 import Synchronization
 
-/// A device for host tests: records each batch written, and hands off the write end of a pipe,
-/// so a test can check that a passed descriptor is that very file.
+/// A device for host tests: records each batch written, and hands off one end of a socket pair,
+/// so a test can check that a passed descriptor is that very file; the test's end makes the
+/// device readable, as a uinput fd is when a program asks for feedback.
 final class FakeDevice: SessionDevice {
     let profile: DeviceProfile
     private let batches = Mutex<[[InputEvent]]>([])
@@ -14,9 +15,9 @@ final class FakeDevice: SessionDevice {
     init(_ role: DeviceRole) {
         profile = .forRole(role)
         var fds: [Int32] = [-1, -1]
-        precondition(Glibc.pipe(&fds) == 0)
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
+        // `read`: the test's end; `write`: the device's, handed off and watched by the loop.
         pipe = (fds[0], fds[1])
-        _ = fcntl(pipe.read, F_SETFL, O_NONBLOCK)
     }
 
     deinit {
@@ -29,7 +30,30 @@ final class FakeDevice: SessionDevice {
         batches.withLock { $0.append(events) }
     }
 
+    func write(_ batch: InputEventBatch) throws(UInputError) {
+        try write(batch.events)
+    }
+
+    /// Feedback a test queued with `queueFeedback`, served once the loop sees the device readable.
+    private let pendingFeedback = Mutex<[DeviceFeedback]>([])
+
+    func readFeedback() throws(UInputError) -> [DeviceFeedback] {
+        var drain = [UInt8](repeating: 0, count: 64)
+        while read(pipe.write, &drain, drain.count) > 0 {}
+        return pendingFeedback.withLock { pending in
+            defer { pending = [] }
+            return pending
+        }
+    }
+
     var fileDescriptor: Int32? { pipe.write }
+
+    /// Makes the device readable with `feedback` pending, as a program's EVIOCSFF or LED write does.
+    func queueFeedback(_ feedback: [DeviceFeedback]) {
+        pendingFeedback.withLock { $0 += feedback }
+        var byte: UInt8 = 1
+        _ = Glibc.write(pipe.read, &byte, 1)
+    }
 
     var written: [[InputEvent]] { batches.withLock { $0 } }
 

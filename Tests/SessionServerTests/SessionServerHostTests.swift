@@ -5,6 +5,7 @@ import Foundation
 import FractalSessionClient
 import FractalSessionProtocol
 import SessionServer
+import Synchronization
 import Testing
 
 /// The session server over real unix sockets on the host, with fake devices.
@@ -72,6 +73,70 @@ import Testing
         #expect(fixture.devices[1].written == [[.rel(UInt16(REL_X), 5), .syn()]])
         #expect(fixture.server.statistics.eventsWritten == 6)
         #expect(fixture.server.statistics.batchesWritten == 2)
+    }
+
+    @Test func framesCutAtEveryByteArriveWholeAndInOrder() throws {
+        let fixture = try Fixture()
+        let raw = try RawConnection(fixture.socketPath)
+        var bytes = SessionMessage.hello(.current).encoded()
+        var expected: [[InputEvent]] = []
+        for step in 0..<20 {
+            let events = [SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_X), value: Int32(step)), .syn()]
+            SessionMessage.appendEventsFrames(device: 1, events[...], to: &bytes)
+            expected.append([.rel(UInt16(REL_X), Int32(step)), .syn()])
+        }
+        bytes += SessionMessage.ping(token: 7).encoded()
+        // One byte a send: every frame is carried across reads, header and payload alike.
+        for byte in bytes.dropLast() { try raw.sendNow([byte]) }
+        let replies = try raw.exchange([bytes.last!], until: .pong(token: 7))
+        #expect(replies.last == .pong(token: 7))
+        #expect(fixture.devices[1].written == expected)
+    }
+
+    @Test func aThousandFramesInOneSendAreEachWrittenAsTheirOwnBatch() throws {
+        let fixture = try Fixture()
+        let raw = try RawConnection(fixture.socketPath)
+        var bytes = SessionMessage.hello(.current).encoded()
+        for step in 0..<1000 {
+            SessionMessage.appendEventsFrames(device: 1, [SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_Y), value: Int32(step)), .syn()][...], to: &bytes)
+        }
+        bytes += SessionMessage.ping(token: 9).encoded()
+        #expect(try raw.exchange(bytes, until: .pong(token: 9)).last == .pong(token: 9))
+        #expect(fixture.devices[1].written.count == 1000)
+        #expect(fixture.devices[1].written.last == [.rel(UInt16(REL_Y), 999), .syn()])
+        #expect(fixture.server.statistics.batchesWritten == 1000)
+    }
+
+    @Test func aFloodingLeaseDoesNotStopAnotherLeasesEvents() throws {
+        let flooded = try Fixture()
+        let other = FakeDevice(.keyboard)
+        let otherID = FractalID.random()
+        let otherPath = flooded.directory + "/other.sock"
+        try flooded.server.addLease(SessionLease(id: otherID, policy: .standard, socketPath: otherPath, devices: [
+            SessionLease.Device(role: .keyboard, name: "k", nodes: [], device: other)]))
+        let flooder = try RawConnection(flooded.socketPath)
+        try flooder.sendNow(SessionMessage.hello(.current).encoded())
+        let descriptor = flooder.fd
+        let stop = StopFlag()
+        let sender = Thread {
+            var burst: [UInt8] = []
+            for _ in 0..<256 {
+                SessionMessage.appendEventsFrames(device: 1, [SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_X), value: 1), .syn()][...], to: &burst)
+            }
+            while !stop.value.load(ordering: .relaxed), burst.withUnsafeBytes({ cfl_send(descriptor, $0.baseAddress, $0.count, 0) }) > 0 {}
+        }
+        sender.start()
+        defer { stop.value.store(true, ordering: .relaxed) }
+        #expect(flooded.devices[1].wait { $0.count > 1000 })
+        // While the flood goes on, the other lease's batch and PING are served.
+        let client = try SessionClient(connectingTo: otherPath)
+        _ = try client.hello()
+        for step in 0..<20 {
+            try client.send([Self.key(KEY_A, Int32(step % 2)), .syn()], toDevice: 0)
+            try client.ping()
+        }
+        #expect(other.written.count == 20)
+        #expect(flooded.server.statistics.connectionsOpen == 2)
     }
 
     @Test func theDefaultPolicyFiltersCtrlAltF2AndSysrqAndSaysSo() throws {
@@ -258,22 +323,24 @@ import Testing
     @Test func rumbleAndLEDsReachTheClientsAndAreDroppedForOneThatDoesNotRead() throws {
         let fixture = try Fixture()
         let client = try fixture.client()
-        fixture.server.forward(.rumble(effectID: 0, strong: 1000, weak: 2000, durationMs: 300), lease: fixture.id, role: .gamepad)
-        fixture.server.forward(.rumbleStopped(effectID: 0), lease: fixture.id, role: .gamepad)
-        fixture.server.forward(.led(code: UInt16(LED_CAPSL), on: true), lease: fixture.id, role: .keyboard)
+        // The loop reads a device's feedback when its descriptor turns readable, as a uinput fd does.
+        fixture.devices[2].queueFeedback([.rumble(effectID: 0, strong: 1000, weak: 2000, durationMs: 300), .rumbleStopped(effectID: 0)])
         #expect(try client.nextNotification(timeout: .seconds(5)) == .rumble(device: 2, strong: 1000, weak: 2000, durationMs: 300))
         #expect(try client.nextNotification(timeout: .seconds(5)) == .rumble(device: 2, strong: 0, weak: 0, durationMs: 0))
+        fixture.devices[0].queueFeedback([.led(code: UInt16(LED_CAPSL), on: true)])
         #expect(try client.nextNotification(timeout: .seconds(5)) == .led(device: 0, code: UInt16(LED_CAPSL), on: true))
+        // Served again after each read: the one-shot watch is armed once more.
+        fixture.devices[0].queueFeedback([.led(code: UInt16(LED_CAPSL), on: false)])
+        #expect(try client.nextNotification(timeout: .seconds(5)) == .led(device: 0, code: UInt16(LED_CAPSL), on: false))
 
         // A client that never reads: notifications are dropped, nothing blocks or grows.
         let silent = try fixture.client()
-        for _ in 0..<100_000 {
-            fixture.server.forward(.led(code: UInt16(LED_NUML), on: true), lease: fixture.id, role: .keyboard)
-        }
-        #expect(fixture.server.statistics.notificationsDropped > 0)
+        fixture.devices[0].queueFeedback(Array(repeating: .led(code: UInt16(LED_NUML), on: true), count: 100_000))
         try silent.send([Self.key(KEY_A, 1), .syn()], toDevice: 0)
         try client.send([Self.key(KEY_B, 1), .syn()], toDevice: 0)
         #expect(fixture.devices[0].wait { $0.count == 2 })
+        #expect(fixture.server.statistics.notificationsDropped > 0)
+        #expect(fixture.server.statistics.feedbackRead == 100_004)
     }
 
     @Test func aFailedWriteIsReportedAndTheConnectionStays() throws {
@@ -402,6 +469,12 @@ final class RawConnection {
 
     deinit { if fd >= 0 { close(fd) } }
 
+    /// Sends `bytes` and returns at once.
+    func sendNow(_ bytes: [UInt8]) throws {
+        let sent = bytes.withUnsafeBytes { cfl_send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == bytes.count else { throw TestFailure("send: \(sent)") }
+    }
+
     /// Sends `bytes`; unless `closeAfter`, reads until the server closes (or `until` arrives)
     /// and returns what came.
     func exchange(_ bytes: [UInt8], closeAfter: Bool = false, until last: SessionMessage? = nil, stopAfter count: Int? = nil) throws -> [SessionMessage] {
@@ -425,6 +498,10 @@ final class RawConnection {
         }
         throw TestFailure("the server did not close the connection: \(messages)")
     }
+}
+
+final class StopFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 struct TestFailure: Error, CustomStringConvertible {

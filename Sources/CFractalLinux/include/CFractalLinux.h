@@ -74,6 +74,7 @@ int cfl_mount_position(int dirfd, const char *path, struct cfl_mount_position *o
 #define CFL_EPOLLERR 0x008
 #define CFL_EPOLLHUP 0x010
 #define CFL_EPOLLRDHUP 0x2000
+#define CFL_EPOLLONESHOT 0x40000000u
 
 /// Makes a non-blocking, close-on-exec unix stream socket bound to `path` and listening.
 /// Returns the descriptor, or -errno (-ENAMETOOLONG for a path that does not fit sun_path).

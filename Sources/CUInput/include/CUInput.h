@@ -78,6 +78,21 @@ typedef struct cuinput_event {
 /// Returns 0 or -errno (-EIO for a short write).
 int cuinput_write_events(int fd, const cuinput_event *events, size_t count);
 
+/// The kernel's `struct input_event` as bytes, for a batch that Swift fills in place and
+/// write(2) takes as it is (the session socket's one copy): a zeroed timestamp (the kernel
+/// stamps events), then type, code and value at these offsets. Checked against
+/// <linux/input.h> in cuinput.c; the struct itself does not import into Swift.
+enum {
+    CUINPUT_KERNEL_EVENT_SIZE = 2 * sizeof(unsigned long) + 8,
+    CUINPUT_KERNEL_EVENT_TYPE_OFFSET = 2 * sizeof(unsigned long),
+    CUINPUT_KERNEL_EVENT_CODE_OFFSET = 2 * sizeof(unsigned long) + 2,
+    CUINPUT_KERNEL_EVENT_VALUE_OFFSET = 2 * sizeof(unsigned long) + 4,
+};
+
+/// Writes `count` events already in the kernel's layout with a single write(2), retrying on
+/// EINTR. Returns 0 or -errno (-EIO for a short write).
+int cuinput_write_kernel_events(int fd, const void *events, size_t count);
+
 /// What a uinput device was asked to do by the programs that use it.
 enum cuinput_feedback_kind {
     /// A force-feedback effect was uploaded (and acknowledged): `effect_*` fields are set.

@@ -161,6 +161,19 @@ public final class UInputDevice: Sendable {
         }
     }
 
+    /// Writes a batch already in the kernel's layout with one write(2); nothing when it is empty.
+    /// The device's lock is held across the write so that a device closed meanwhile is never
+    /// written through a descriptor number the process has since reused.
+    public func write(_ batch: InputEventBatch) throws(UInputError) {
+        guard batch.count > 0 else { return }
+        let path = uinputPath
+        try state.withLock { (state: inout State) throws(UInputError) in
+            guard state.fd >= 0 else { throw .closed(operation: "write", path: path) }
+            let result = batch.write(to: state.fd)
+            guard result == 0 else { throw UInputError(operation: "write", path: path, errno: -result) }
+        }
+    }
+
     /// Releases every key and button the device holds down, in one write: the kernel passes on
     /// only releases of keys that are down, so readers see exactly those.
     public func releaseEverythingHeld() throws(UInputError) {

@@ -173,42 +173,49 @@ public struct InputFilter: Sendable {
         return result
     }
 
-    /// Filters one batch for the device at `index`; `elsewhere` is what other connections (of
-    /// any lease) hold. The held-key state moves as if every returned event was written.
+    /// What filtering one batch in place came to (its events are what is left in the batch).
+    public struct Verdict: Sendable {
+        public var drops = DropCounts()
+        /// The whole batch was refused (no such device, or the device is refused by policy).
+        public var refused: DropReason?
+        /// The first event dropped, for an error message.
+        public var firstDropped: InputEvent?
+
+        public init() {}
+    }
+
+    /// Filters one batch for the device at `index` in place, leaving in it the events to write;
+    /// `elsewhere` is what other connections (of any lease) hold. The held-key state moves as
+    /// if every event left was written.
+    public mutating func filter(_ batch: InputEventBatch, device index: Int, elsewhere: Modifiers = .none) -> Verdict {
+        var verdict = Verdict()
+        if let refused = refusal(ofDevice: index) {
+            verdict.refused = refused
+            verdict.drops[refused] = batch.count
+            batch.removeAll()
+            return verdict
+        }
+        batch.retain { event in
+            guard let reason = dropReason(event, device: index, elsewhere: elsewhere) else { return true }
+            verdict.drops[reason] += 1
+            if verdict.firstDropped == nil { verdict.firstDropped = event }
+            return false
+        }
+        return verdict
+    }
+
+    /// Filters one batch for the device at `index`, as `filter(_:device:elsewhere:)` on a batch
+    /// does, returning the events to write.
     public mutating func filter(_ events: [InputEvent], device index: Int, elsewhere: Modifiers = .none) -> Outcome {
         var outcome = Outcome(events: [], drops: DropCounts(), refused: nil, firstDropped: nil)
-        guard devices.indices.contains(index) else {
-            outcome.refused = .noSuchDevice
-            outcome.drops.noSuchDevice = events.count
-            return outcome
-        }
-        let device = devices[index]
-        if policy == .gamepadOnly && device.role != .gamepad {
-            outcome.refused = .deviceRefused
-            outcome.drops.deviceRefused = events.count
+        if let refused = refusal(ofDevice: index) {
+            outcome.refused = refused
+            outcome.drops[refused] = events.count
             return outcome
         }
         outcome.events.reserveCapacity(events.count)
-        let key = UInt16(EV_KEY)
         for event in events {
-            var reason: DropReason?
-            if event.type == key, event.code == HostActingKeys.sysrq {
-                reason = .sysrq
-            } else if event.type == key, Self.powerKeys.contains(event.code) {
-                reason = .powerKey
-            } else if !device.accepts(event) {
-                reason = .capability
-            } else if event.type == key {
-                if event.value < 0 || event.value > 2 {
-                    reason = .capability
-                } else if policy != .trusted {
-                    reason = policyDrop(event, device: index, elsewhere: elsewhere)
-                }
-                if reason == nil {
-                    if event.value == 0 { held[index].remove(Int(event.code)) } else { held[index].insert(Int(event.code)) }
-                }
-            }
-            if let reason {
+            if let reason = dropReason(event, device: index, elsewhere: elsewhere) {
                 outcome.drops[reason] += 1
                 if outcome.firstDropped == nil { outcome.firstDropped = event }
             } else {
@@ -216,6 +223,26 @@ public struct InputFilter: Sendable {
             }
         }
         return outcome
+    }
+
+    /// Why every event to the device at `index` is refused, if it is.
+    private func refusal(ofDevice index: Int) -> DropReason? {
+        guard devices.indices.contains(index) else { return .noSuchDevice }
+        if policy == .gamepadOnly && devices[index].role != .gamepad { return .deviceRefused }
+        return nil
+    }
+
+    /// Why `event` is dropped, or nil to write it (and then the held keys follow it).
+    private mutating func dropReason(_ event: InputEvent, device index: Int, elsewhere: Modifiers) -> DropReason? {
+        let key = UInt16(EV_KEY)
+        if event.type == key, event.code == HostActingKeys.sysrq { return .sysrq }
+        if event.type == key, Self.powerKeys.contains(event.code) { return .powerKey }
+        guard devices[index].accepts(event) else { return .capability }
+        guard event.type == key else { return nil }
+        if event.value < 0 || event.value > 2 { return .capability }
+        if policy != .trusted, let reason = policyDrop(event, device: index, elsewhere: elsewhere) { return reason }
+        if event.value == 0 { held[index].remove(Int(event.code)) } else { held[index].insert(Int(event.code)) }
+        return nil
     }
 
     private mutating func policyDrop(_ event: InputEvent, device index: Int, elsewhere: Modifiers) -> DropReason? {

@@ -1,0 +1,284 @@
+import CFractalLinux
+import CUInput
+import DeviceManager
+import Foundation
+import FractalSessionProtocol
+import Logging
+
+/// What the loop does with each whole frame a client sent, and with each device's feedback: the
+/// protocol's side of the session socket. Confined to the loop, like the registry it works on.
+final class SessionDispatcher {
+    typealias LeaseEntry = SessionRegistry.LeaseEntry
+
+    let registry: SessionRegistry
+    let limits: SessionServer.Limits
+    let logger: Logger
+    /// For EPOLLOUT and read pauses as replies queue and drain.
+    private let epoll: Int32
+    /// Where an EVENTS frame's events go from the receive buffer: the kernel's layout, filtered
+    /// in place, written as it is.
+    private let batch = InputEventBatch(capacity: SessionWire.maximumEventsPerFrame)
+
+    init(registry: SessionRegistry, limits: SessionServer.Limits, logger: Logger, epoll: Int32) {
+        self.registry = registry
+        self.limits = limits
+        self.logger = logger
+        self.epoll = epoll
+    }
+
+    // MARK: Frames
+
+    /// Handles one frame whose bytes are `frame` (header included, checked); false when the
+    /// connection was closed.
+    func handle(_ header: SessionFrameHeader, _ frame: UnsafeRawBufferPointer, from connection: SessionConnection, entry: LeaseEntry) -> Bool {
+        registry.statistics.framesReceived += 1
+        let payload = UnsafeRawBufferPointer(rebasing: frame[SessionWire.headerSize...])
+        // The hot path: events go from the receive buffer into the batch, with no message between.
+        if header.type == .events && connection.greeted {
+            let events: SessionEventsHeader
+            do {
+                events = try SessionEventsHeader(payload)
+            } catch {
+                fatal(connection, error.code, error.description, entry: entry)
+                return false
+            }
+            batch.load(wire: UnsafeRawBufferPointer(rebasing: payload[SessionWire.eventsHeaderSize...]), count: events.count)
+            return inject(device: Int(events.device), from: connection, entry: entry)
+        }
+        let message: SessionMessage
+        do {
+            message = try SessionMessage(SessionFrame(type: header.type, payload: [UInt8](payload)))
+        } catch {
+            fatal(connection, error.code, error.description, entry: entry)
+            return false
+        }
+        guard connection.greeted else {
+            guard case .hello(let version) = message else {
+                fatal(connection, .helloRequired, "send HELLO first (got \(header.type))", entry: entry)
+                return false
+            }
+            guard version.major == SessionWire.major else {
+                fatal(connection, .versionMismatch, "this daemon speaks version \(SessionVersion.current), not \(version)", entry: entry)
+                return false
+            }
+            connection.greeted = true
+            registry.noteDeadline(connection.lastFrameAt &+ limits.idleTimeout.nanoseconds)
+            return send(SessionMessage.welcome(.current, manifest: entry.manifest).encoded(), to: connection, entry: entry)
+        }
+        switch message {
+        case .getFDs:
+            return handOff(to: connection, entry: entry)
+        case .ping(let token):
+            return send(SessionMessage.pong(token: token).encoded(), to: connection, entry: entry)
+        case .hello:
+            fatal(connection, .helloRequired, "HELLO was already sent", entry: entry)
+            return false
+        default:
+            fatal(connection, .unknownType, "\(header.type) flows from the daemon, not to it", entry: entry)
+            return false
+        }
+    }
+
+    /// Filters the batch in place and writes what is left to the device at `index`.
+    private func inject(device index: Int, from connection: SessionConnection, entry: LeaseEntry) -> Bool {
+        registry.statistics.eventsReceived += batch.count
+        // Before the filter, whose held-key state moves as if its events were written.
+        if entry.lease.devices.indices.contains(index), !entry.lease.devices[index].plugged {
+            return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, entry: entry)
+        }
+        let before = connection.filter.modifiers
+        let verdict = connection.filter.filter(batch, device: index, elsewhere: entry.elsewhere(than: before))
+        entry.track(before, connection.filter.modifiers)
+        registry.statistics.drops.add(verdict.drops)
+        if let refused = verdict.refused {
+            if refused == .noSuchDevice {
+                return report(.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))", to: connection, entry: entry)
+            }
+            return report(.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))", to: connection, entry: entry)
+        }
+        if batch.count > 0 {
+            do {
+                try entry.lease.devices[index].device.write(batch)
+                registry.statistics.eventsWritten += batch.count
+                registry.statistics.batchesWritten += 1
+            } catch {
+                // A device closed under the batch (released, unplugged): dropped, never written elsewhere.
+                if !report(.writeFailed, "\(error)", to: connection, entry: entry) { return false }
+            }
+        }
+        if verdict.drops.total > 0, let reason = verdict.drops.main {
+            let code: SessionErrorCode = reason == .capability ? .capabilityRefused : .filtered
+            return report(code, "dropped \(verdict.drops.total) event(s) for device \(index): \(reason.rawValue)\(verdict.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, entry: entry)
+        }
+        return true
+    }
+
+    private func handOff(to connection: SessionConnection, entry: LeaseEntry) -> Bool {
+        // An FDS holds references to the lease's descriptors (duplicates here, or in flight in
+        // the socket) until the client reads it: one at a time, or a client that asks without
+        // reading exhausts the daemon's descriptors and its time.
+        if connection.fdsReplyUnread {
+            return report(.busy, "an FDS reply is still unread: read it before asking again", to: connection, entry: entry)
+        }
+        var attached: [SessionFDManifest.Attached] = []
+        var withheld: [SessionFDManifest.Withheld] = []
+        var descriptors: [Int32] = []
+        for (index, device) in entry.lease.devices.enumerated() {
+            if !device.plugged {
+                withheld.append(.init(index: index, role: device.role.rawValue, reason: "an unplugged hot-plug slot"))
+            } else if let reason = entry.lease.policy.withholdReason(role: device.role, profile: device.device.profile) {
+                withheld.append(.init(index: index, role: device.role.rawValue, reason: reason))
+            } else if let fd = device.device.fileDescriptor {
+                attached.append(.init(index: index, role: device.role.rawValue))
+                descriptors.append(fd)
+            } else {
+                withheld.append(.init(index: index, role: device.role.rawValue, reason: "the device is closed"))
+            }
+        }
+        let json = (try? JSONEncoder().encode(SessionFDManifest(attached: attached, withheld: withheld))).map { [UInt8]($0) } ?? []
+        registry.statistics.descriptorsPassed += descriptors.count
+        logger.info("session \(entry.lease.id): \(descriptors.count) fd(s) handed to \(connection.peer) (\(attached.map(\.role).joined(separator: ",")))")
+        let sent = send(SessionMessage.fds(manifest: json).encoded(), descriptors: descriptors, to: connection, entry: entry)
+        if sent { connection.sentFDSReply() }
+        return sent
+    }
+
+    // MARK: Feedback
+
+    /// Serves the device's pending feedback (a program's force-feedback upload waits for it)
+    /// and passes rumble and LED changes to the lease's clients, dropped for clients that do
+    /// not read.
+    func serveFeedback(of entry: LeaseEntry, device index: Int) {
+        let device = entry.lease.devices[index]
+        let feedback: [DeviceFeedback]
+        do {
+            feedback = try device.device.readFeedback()
+        } catch {
+            logger.debug("lease \(entry.lease.id) \(device.role.rawValue): reading feedback failed: \(error)")
+            return
+        }
+        guard let wireIndex = UInt8(exactly: index) else { return }
+        for item in feedback {
+            registry.statistics.feedbackRead += 1
+            logger.debug("lease \(entry.lease.id) \(device.role.rawValue): \(item)")
+            let message: SessionMessage = switch item {
+            case .rumble(_, let strong, let weak, let durationMs): .rumble(device: wireIndex, strong: strong, weak: weak, durationMs: durationMs)
+            case .rumbleStopped: .rumble(device: wireIndex, strong: 0, weak: 0, durationMs: 0)
+            case .led(let code, let on): .led(device: wireIndex, code: code, on: on)
+            }
+            let bytes = message.encoded()
+            for connection in Array(entry.connections.values) where connection.greeted {
+                send(bytes, to: connection, droppable: true, entry: entry)
+            }
+        }
+    }
+
+    // MARK: Sending and closing
+
+    /// Sends a reply; false when the connection had to be closed.
+    @discardableResult
+    func send(_ bytes: [UInt8], descriptors: [Int32] = [], to connection: SessionConnection, droppable: Bool = false, entry: LeaseEntry) -> Bool {
+        switch connection.send(bytes, descriptors: descriptors, droppable: droppable) {
+        case .sent:
+            if droppable { registry.statistics.notificationsSent += 1 }
+        case .queued:
+            if droppable { registry.statistics.notificationsSent += 1 }
+            updateInterest(connection)
+        case .dropped:
+            registry.statistics.notificationsDropped += 1
+        case .failed(let code):
+            disconnect(connection, reason: "send: \(String(cString: strerror(code)))", entry: entry)
+            return false
+        }
+        return true
+    }
+
+    /// A non-fatal ERROR, within the connection's rate; false when the connection had to be closed.
+    /// The text is only made when the frame is sent: a flood is mostly over the rate.
+    func report(_ code: SessionErrorCode, _ text: @autoclosure () -> String, to connection: SessionConnection, entry: LeaseEntry) -> Bool {
+        registry.statistics.errors[code, default: 0] += 1
+        guard connection.mayReportError(burst: limits.errorBurst, perSecond: limits.errorsPerSecond) else {
+            registry.statistics.errorsSuppressed += 1
+            return true
+        }
+        return send(SessionMessage.error(code, message: text()).encoded(), to: connection, entry: entry)
+    }
+
+    /// Sends a fatal ERROR (best effort: never waits for the client) and closes.
+    func fatal(_ connection: SessionConnection, _ code: SessionErrorCode, _ text: String, entry: LeaseEntry) {
+        registry.statistics.errors[code, default: 0] += 1
+        _ = connection.send(SessionMessage.error(code, message: text).encoded())
+        _ = connection.flush()
+        disconnect(connection, reason: "\(code): \(text)", entry: entry)
+    }
+
+    /// Releases the keys the connection holds, then closes it.
+    func disconnect(_ connection: SessionConnection, reason: String, entry: LeaseEntry) {
+        entry.track(connection.filter.modifiers, .none)
+        for (index, events) in connection.filter.releaseAll() {
+            do {
+                try entry.lease.devices[index].device.write(events)
+                registry.statistics.releasesWritten += events.count - 1
+            } catch {
+                logger.warning("session \(entry.lease.id): releasing the keys of a closed connection on device \(index): \(error)")
+            }
+        }
+        // Closing the descriptor also takes it out of the epoll set.
+        connection.closeDescriptors()
+        entry.connections[connection.token] = nil
+        registry.registrations[connection.token] = nil
+        registry.statistics.connectionsClosed += 1
+        registry.statistics.connectionsOpen -= 1
+        logger.debug("session \(entry.lease.id): connection from \(connection.peer) closed: \(reason)")
+    }
+
+    /// Watches for EPOLLOUT while replies are queued, and stops reading while too much is.
+    func updateInterest(_ connection: SessionConnection) {
+        connection.readingPaused = connection.outgoingBytes >= limits.queuedBytesPausingReads
+        var wanted = UInt32(CFL_EPOLLRDHUP)
+        if !connection.readingPaused { wanted |= UInt32(CFL_EPOLLIN) }
+        if !connection.outgoing.isEmpty { wanted |= UInt32(CFL_EPOLLOUT) }
+        guard wanted != connection.watching else { return }
+        if cfl_epoll_modify(epoll, connection.fd, wanted, connection.token) == 0 { connection.watching = wanted }
+    }
+
+    // MARK: Manifest
+
+    static func manifest(of lease: SessionLease) -> [UInt8] {
+        let devices = lease.devices.enumerated().map { index, device in
+            let profile = device.device.profile
+            let capabilities = profile.codes.keys.sorted().compactMap { type -> SessionManifest.Capability? in
+                guard type != UInt16(EV_REP), type != UInt16(EV_FF), type != UInt16(EV_LED), let codes = profile.codes[type], !codes.isEmpty else { return nil }
+                return SessionManifest.Capability(type: type, name: typeName(type), codes: codes.sorted())
+            } + (profile.axes.isEmpty ? [] : [SessionManifest.Capability(type: UInt16(EV_ABS), name: "EV_ABS", codes: profile.axes.map(\.code).sorted())])
+            return SessionManifest.Device(
+                index: index, role: device.role.rawValue, name: device.name,
+                nodes: device.nodes.map { SessionManifest.Node(kind: $0.kind, path: $0.path, major: $0.major, minor: $0.minor) },
+                capabilities: capabilities.sorted { $0.type < $1.type },
+                axes: profile.axes.map { SessionManifest.Axis(code: $0.code, minimum: $0.minimum, maximum: $0.maximum) },
+                plugged: device.plugged)
+        }
+        let manifest = SessionManifest(lease: lease.id.rawValue, policy: lease.policy.rawValue, devices: devices)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(manifest)).map { [UInt8]($0) } ?? []
+    }
+
+    private static func typeName(_ type: UInt16) -> String {
+        cuinput_event_type_name(UInt32(type)).map { String(cString: $0) } ?? "type \(type)"
+    }
+}
+
+extension InputFilter.DropCounts {
+    mutating func add(_ other: InputFilter.DropCounts) {
+        for reason in InputFilter.DropReason.allCases { self[reason] += other[reason] }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, for deadlines on the monotonic clock.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
+    }
+}
