@@ -2,6 +2,7 @@ import CFractalLinux
 import Foundation
 import Logging
 import Synchronization
+import SystemPackage
 
 /// Keeps session keyboards away from the host's text consoles.
 ///
@@ -137,7 +138,7 @@ public final class ConsoleKeyboardGuard: Sendable {
         guard console >= 0 else {
             let code = errno
             if code != ENOENT && code != ENXIO && code != ENODEV {
-                logger.error("console keyboard: cannot open \(consoleRoot)/tty0: \(String(cString: strerror(code))); session keys may reach the host's VT")
+                logger.error("console keyboard: cannot open \(consoleRoot)/tty0: \(Errno(rawValue: code)); session keys may reach the host's VT")
             }
             return
         }
@@ -145,7 +146,7 @@ public final class ConsoleKeyboardGuard: Sendable {
         var active: UInt16 = 0, inUse: UInt16 = 0
         let result = cfl_vt_state(console, &active, &inUse)
         guard result == 0 else {
-            logger.error("console keyboard: VT_GETSTATE: \(String(cString: strerror(-result))); session keys may reach the host's VT")
+            logger.error("console keyboard: VT_GETSTATE: \(Errno(rawValue: -result)); session keys may reach the host's VT")
             return
         }
         var vts: Set<Int> = [Int(active)]
@@ -159,7 +160,7 @@ public final class ConsoleKeyboardGuard: Sendable {
         // O_NONBLOCK: a VT with a hung-up or exclusive tty must not hold the daemon.
         let fd = open("\(consoleRoot)/tty\(vt)", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            logger.error("console keyboard: cannot open \(consoleRoot)/tty\(vt): \(String(cString: strerror(errno)))")
+            logger.error("console keyboard: cannot open \(consoleRoot)/tty\(vt): \(Errno(rawValue: errno))")
             return
         }
         defer { close(fd) }
@@ -175,7 +176,7 @@ public final class ConsoleKeyboardGuard: Sendable {
         if set == 0 {
             logger.info("console keyboard: tty\(vt) off while session keyboards live (was mode \(current))")
         } else {
-            logger.error("console keyboard: cannot switch tty\(vt)'s keyboard off: \(String(cString: strerror(-set)))")
+            logger.error("console keyboard: cannot switch tty\(vt)'s keyboard off: \(Errno(rawValue: -set))")
         }
     }
 

@@ -40,14 +40,14 @@ public struct DirectoryProvisioner: Sendable {
             var info = stat()
             guard lstat(path.string, &info) == 0 else {
                 let code = errno
-                throw .invalidRoot(root, reason: code == ENOENT ? "it does not exist" : String(cString: strerror(code)))
+                throw .invalidRoot(root, reason: code == ENOENT ? "it does not exist" : "\(Errno(rawValue: code))")
             }
             guard info.st_mode & S_IFMT != S_IFLNK else {
                 throw .invalidRoot(root, reason: "it is a symbolic link: configure the directory it points to")
             }
             guard info.st_mode & S_IFMT == S_IFDIR else { throw .invalidRoot(root, reason: "it is not a directory") }
             guard let resolved = realpath(path.string, nil) else {
-                throw .invalidRoot(root, reason: String(cString: strerror(errno)))
+                throw .invalidRoot(root, reason: "\(Errno(rawValue: errno))")
             }
             let canonical = String(cString: resolved)
             free(resolved)

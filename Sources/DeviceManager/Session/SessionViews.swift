@@ -3,6 +3,7 @@ import Foundation
 import FractalSystem
 import Logging
 import Synchronization
+import SystemPackage
 
 /// What each lease's containers see of its devices, kept in step with the lease: udev records of
 /// exactly the plugged devices in the lease's udev directory (bound at the container's
@@ -196,7 +197,7 @@ public final class SessionViews: Sendable {
         unlink(path)
         let fd = cfl_unix_listen(path, 1)
         guard fd >= 0 else {
-            logger.warning("making \(path): \(String(cString: strerror(-fd)))")
+            logger.warning("making \(path): \(Errno(rawValue: -fd))")
             return
         }
         close(fd)
@@ -229,7 +230,7 @@ public final class SessionViews: Sendable {
         guard stat(node.path, &host) == 0 else { return }
         let number = Self.deviceNumber(major: node.major, minor: node.minor)
         if mknodat(input, name, S_IFCHR | (host.st_mode & 0o7777), number) != 0 && errno != EEXIST {
-            logger.warning("making \(name) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+            logger.warning("making \(name) in container process \(attachment.pid): \(Errno(rawValue: errno))")
             return
         }
         // mknod's mode was cut by the umask; fix mode and owner through a descriptor of exactly
@@ -248,7 +249,7 @@ public final class SessionViews: Sendable {
         defer { close(input) }
         let name = (node.path as NSString).lastPathComponent
         if unlinkat(input, name, 0) != 0 && errno != ENOENT {
-            logger.debug("removing \(name) in container process \(attachment.pid): \(String(cString: strerror(errno)))")
+            logger.debug("removing \(name) in container process \(attachment.pid): \(Errno(rawValue: errno))")
         }
     }
 
@@ -275,7 +276,7 @@ public final class SessionViews: Sendable {
                 }
             }
             if result != 0 {
-                logger.warning("announcing \(action.rawValue) of \(announcement.devicePath) to container process \(attachment.pid): \(String(cString: strerror(-result)))")
+                logger.warning("announcing \(action.rawValue) of \(announcement.devicePath) to container process \(attachment.pid): \(Errno(rawValue: -result))")
             }
         }
     }
