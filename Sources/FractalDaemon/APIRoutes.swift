@@ -36,7 +36,7 @@ struct APIRoutes: Sendable {
                 let leaseRequest = try leaseRequest(from: body, owner: context.peer)
                 let clock = ContinuousClock()
                 let start = clock.now
-                let lease = try await runBlocking { try manager.create(leaseRequest) }
+                let lease = try await manager.createInTurn(leaseRequest)
                 metrics.leaseCreateSeconds.record(clock.now - start)
                 metrics.leasesCreated.increment()
                 logger.info("lease \(lease.id) created: \(lease.devices.map(\.role.rawValue).joined(separator: ",")) \(lease.nodes.map(\.path).joined(separator: " "))")
@@ -221,7 +221,7 @@ struct APIRoutes: Sendable {
             case .duplicate, .busy, .alreadyPlugged, .notPlugged, .notProvisioned, .pathTaken: status = .conflict
             case .notFound: status = .notFound
             // Missing udev rules: the host cannot hand out devices safely until the operator installs them.
-            case .limitReached, .udevRulesMissing: status = .serviceUnavailable
+            case .limitReached, .udevRulesMissing, .queueFull: status = .serviceUnavailable
             case .device(_, let cause as UInputError) where cause.code == .inputMinorsExhausted: status = .serviceUnavailable
             case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest
             case .udevTimeout: status = .gatewayTimeout

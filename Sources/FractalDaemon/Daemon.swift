@@ -41,7 +41,7 @@ public enum Daemon {
                     stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
                     maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
                     uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot,
-                    directoryLimits: configuration.directoryLimits),
+                    directoryLimits: configuration.directoryLimits, concurrentCreations: configuration.udevAdmissions),
                 logger: logger)
             // Under systemd the store keeps devices across restarts: adopt what it passed back.
             report = try manager.reconcile(adopting: service.isPresent ? passed.devices : nil)

@@ -15,6 +15,8 @@ public struct DaemonConfiguration: Sendable {
     public var allowedRoots: [String] = ["/var/lib/fractal-agent/sessions"]
     public var maximumLeases: Int = 128
     public var udevTimeout: Duration = .seconds(10)
+    /// Lease creations run at once (`--udev-admissions`); the rest wait their turn in order.
+    public var udevAdmissions: Int = LeaseManager.standardConcurrentCreations
     public var uinputPath: String = "/dev/uinput"
     /// Where each lease's session socket and udev view are made (bound into its containers).
     public var sessionRoot: String = "/run/fractal-agent/sessions"

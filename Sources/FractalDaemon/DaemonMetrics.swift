@@ -21,6 +21,8 @@ final class DaemonMetrics: Sendable {
     private let sessions: SessionServer?
     /// The session statistics at the last scrape: counters advance by the difference.
     private let lastSessions = Mutex(SessionStatistics())
+    /// The admission queue's statistics at the last scrape, likewise.
+    private let lastAdmissions = Mutex(AdmissionQueue.Statistics())
 
     init(sessions: SessionServer? = nil) {
         self.sessions = sessions
@@ -58,8 +60,39 @@ final class DaemonMetrics: Sendable {
         liveLeases.set(Double(counts.leases))
         lostLeases.set(Double(counts.lost))
         liveDevices.set(Double(counts.devices))
+        recordAdmissions(manager.admissions.statistics)
         if let sessions { recordSessions(sessions.statistics) }
         return registry.emitToString()
+    }
+
+    // MARK: Lease admission (fractal_lease_queue_*)
+
+    private func recordAdmissions(_ now: AdmissionQueue.Statistics) {
+        let before = lastAdmissions.withLock { last in
+            defer { last = now }
+            return last
+        }
+        registry.makeGauge(
+            descriptor: .init(namespace: "fractal", metricName: "lease_queue_depth", unitName: "", helpText: "Lease creations waiting for their turn"), labels: []
+        ).set(Double(now.waiting))
+        registry.makeGauge(
+            descriptor: .init(namespace: "fractal", metricName: "lease_creations_in_flight", unitName: "", helpText: "Lease creations admitted and not yet finished"), labels: []
+        ).set(Double(now.inFlight))
+        let admitted = registry.makeCounter(
+            descriptor: .init(namespace: "fractal", metricName: "lease_admissions", unitName: "total", helpText: "Lease creations admitted (run at once or after waiting)"), labels: [])
+        if now.admitted > before.admitted { admitted.increment(by: Int64(now.admitted - before.admitted)) }
+        let refused = registry.makeCounter(
+            descriptor: .init(namespace: "fractal", metricName: "lease_queue_refused", unitName: "total", helpText: "Lease creations refused because the queue was at its depth limit"), labels: [])
+        if now.refused > before.refused { refused.increment(by: Int64(now.refused - before.refused)) }
+        // With lease_admissions_total, the mean wait; its rate, the time creations spend queued.
+        let waited = registry.makeCounter(
+            descriptor: .init(namespace: "fractal", metricName: "lease_queue_wait_seconds", unitName: "total", helpText: "Time admitted lease creations spent waiting for their turn, summed"), labels: [])
+        let seconds = Self.seconds(now.waited - before.waited)
+        if seconds > 0 { waited.increment(by: seconds) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     // MARK: Session sockets (fractal_session_*)

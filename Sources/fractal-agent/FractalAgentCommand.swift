@@ -99,8 +99,14 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(help: "The most live leases at once (the kernel has at most 1024 input minors; a lease takes 3 to 8).")
     var maxLeases: Int = DaemonConfiguration().maximumLeases
 
-    @Option(help: "Seconds to wait for udevd to finish with a lease's devices.")
+    @Option(help: "Seconds udevd may finish none of our devices before a lease waiting on it fails (slow is not stuck).")
     var udevTimeout: Double = 10
+
+    @Option(help: ArgumentHelp(
+        "Lease creations that make devices and wait for udevd at once; the rest wait their turn in order.",
+        discussion: "A burst admitted all at once makes every lease wait on every other's uevents. Queued requests hold no thread and count against --max-leases; past 512 waiting, a request is refused (503).",
+        valueName: "count"))
+    var udevAdmissions: Int = DaemonConfiguration().udevAdmissions
 
     @Option(help: "The uinput node.")
     var uinput: String = DaemonConfiguration().uinputPath
@@ -140,6 +146,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...1024).contains(maxLeases) else { throw ValidationError("--max-leases must be between 1 and 1024") }
         guard udevTimeout > 0 && udevTimeout <= 600 else { throw ValidationError("--udev-timeout must be between 0 and 600 seconds") }
+        guard (1...64).contains(udevAdmissions) else { throw ValidationError("--udev-admissions must be between 1 and 64") }
         guard sessionDir.hasPrefix("/") else { throw ValidationError("--session-dir \(sessionDir) must be an absolute path") }
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
@@ -176,6 +183,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         if !allowedRoots.isEmpty { configuration.allowedRoots = allowedRoots }
         configuration.maximumLeases = maxLeases
         configuration.udevTimeout = .milliseconds(Int64(udevTimeout * 1000))
+        configuration.udevAdmissions = udevAdmissions
         configuration.uinputPath = uinput
         configuration.sessionRoot = sessionDir
         configuration.releaseOnExit = releaseOnExit

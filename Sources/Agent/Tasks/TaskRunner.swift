@@ -58,11 +58,9 @@ public final class TaskRunner: Sendable {
             policy: plan.policy, hotplug: plan.hotplugRoles)
         let lease: Lease
         do {
-            lease = try await runBlocking { try self.leases.create(request) }
-        } catch let error as LeaseError {
-            throw .lease(error)
+            lease = try await leases.createInTurn(request)
         } catch {
-            throw .lease(.store(operation: "create", path: "", message: "\(error)"))
+            throw .lease(error)
         }
 
         var created: [TaskRecord.Container] = []

@@ -12,7 +12,7 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case notFound(FractalID)
     /// The lease is being created or released by another request.
     case busy(FractalID, LeaseOperation)
-    /// The configured limit of live leases is reached.
+    /// The configured limit of leases is reached (live ones and those being made or queued).
     case limitReached(limit: Int)
     case duplicateRole(DeviceRole)
     /// The lease asked for nothing: no devices and no directories.
@@ -22,8 +22,11 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case device(DeviceRole, any Error)
     /// Provisioning one of the lease's directories failed; the ones before it were released again.
     case directory(template: String, any Error)
-    /// udevd did not finish with the devices in time.
+    /// udevd finished none of fractal-agent's devices (this lease's or another's) for `seconds`
+    /// while this lease waited: it is stuck, not merely slow.
     case udevTimeout(FractalID, pending: [String], seconds: Double)
+    /// Too many lease creations already wait for their turn (`AdmissionQueue`).
+    case queueFull(waiting: Int)
     case udev(operation: String, errno: Int32)
     /// The durable state could not be read or written.
     case store(operation: String, path: String, message: String)
@@ -50,7 +53,7 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
         case .busy(let id, let state):
             return "lease \(id) is busy (\(state.rawValue)) with another request; try again when that finishes"
         case .limitReached(let limit):
-            return "the limit of \(limit) live leases is reached; release one, or raise --max-leases (the kernel has at most 1024 input device minors)"
+            return "the limit of \(limit) leases (live, being made or waiting their turn) is reached; release one, or raise --max-leases (the kernel has at most 1024 input device minors)"
         case .duplicateRole(let role):
             return "device role '\(role.rawValue)' is asked for twice; a lease has at most one device of each role"
         case .empty:
@@ -62,7 +65,9 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
         case .directory(let template, let error):
             return "directory '\(template)': \(error)"
         case .udevTimeout(let id, let pending, let seconds):
-            return "udevd did not finish with lease \(id) within \(seconds) s (still pending: \(pending.joined(separator: ", "))); check `udevadm monitor` and the rules in /etc/udev/rules.d"
+            return "udevd finished none of fractal-agent's devices for \(seconds) s while lease \(id) waited (still pending: \(pending.joined(separator: ", "))); check `udevadm monitor` and the rules in /etc/udev/rules.d"
+        case .queueFull(let waiting):
+            return "\(waiting) lease requests already wait for their turn (the queue's depth limit); try again when fewer are being made"
         case .udev(let operation, let errno):
             return "udev \(operation) failed: \(String(cString: strerror(errno))) (errno \(errno))"
         case .store(let operation, let path, let message):

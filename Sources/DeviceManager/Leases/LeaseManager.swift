@@ -1,4 +1,5 @@
 import Foundation
+import FractalSystem
 import Logging
 import Synchronization
 
@@ -16,8 +17,13 @@ public final class LeaseManager: Sendable {
         public var allowedRoots: [String]
         /// Live leases at most; the kernel has at most 1024 input minors, and a lease takes 3 to 8.
         public var maximumLeases: Int
-        /// How long to wait for udevd to finish with a lease's devices.
+        /// How long udevd may finish none of fractal-agent's devices before a lease waiting on it
+        /// gives up (counted from the lease's turn in the admission queue).
         public var udevTimeout: Duration
+        /// Lease creations (devices made, udev waited for) run at once; the rest wait in order.
+        public var concurrentCreations: Int
+        /// Lease creations that may wait for their turn; one more is refused (`.queueFull`).
+        public var maximumQueuedCreations: Int
         /// Where uinput is.
         public var uinputPath: String
         /// Where each lease's session directory (socket, udev view) is made; none when nil.
@@ -28,8 +34,11 @@ public final class LeaseManager: Sendable {
         public init(
             stateDirectory: String, allowedRoots: [String], maximumLeases: Int = 128,
             udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput", sessionRoot: String? = nil,
-            directoryLimits: DirectoryLimits = DirectoryLimits()
+            directoryLimits: DirectoryLimits = DirectoryLimits(),
+            concurrentCreations: Int = standardConcurrentCreations, maximumQueuedCreations: Int = standardMaximumQueuedCreations
         ) {
+            self.concurrentCreations = concurrentCreations
+            self.maximumQueuedCreations = maximumQueuedCreations
             self.directoryLimits = directoryLimits
             self.stateDirectory = stateDirectory
             self.allowedRoots = allowedRoots
@@ -39,6 +48,14 @@ public final class LeaseManager: Sendable {
             self.sessionRoot = sessionRoot
         }
     }
+
+    /// Creations run at once by default: enough to keep udevd busy, few enough that a burst's
+    /// leases do not all wait on each other's uevents (measured in the VM: see the report of issue 14).
+    public static let standardConcurrentCreations = 4
+
+    /// Creations that may wait by default: a flood past it is refused at once (503), so it takes
+    /// bounded memory; below the highest `--max-leases`, which queued requests count against too.
+    public static let standardMaximumQueuedCreations = 512
 
     /// A lease whose devices this process owns.
     private struct LiveLease {
@@ -96,11 +113,15 @@ public final class LeaseManager: Sendable {
     private let provisioner: DirectoryProvisioner
     private let state = Mutex(State())
     private let logger: Logger
+    /// Orders `createInTurn`'s creations (the daemon's API and tasks).
+    public let admissions: AdmissionQueue
 
     /// Opens the state store; call `reconcile()` before serving requests.
     public init(configuration: Configuration, logger: Logger = Logger(label: "fractal.leases")) throws(LeaseError) {
         self.configuration = configuration
         self.logger = logger
+        admissions = AdmissionQueue(
+            slots: max(1, configuration.concurrentCreations), maximumWaiting: max(0, configuration.maximumQueuedCreations))
         do {
             try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -339,9 +360,43 @@ public final class LeaseManager: Sendable {
 
     // MARK: Create
 
-    /// Makes a lease: records it, provisions its directories, creates its devices, waits for udev.
-    /// Any failure undoes everything done so far before the error is thrown.
+    /// Makes a lease when its turn comes: refused at once (duplicate ID, limit, paths taken, queue
+    /// full) without waiting, then queued behind the creations asked for before it (`admissions`),
+    /// then made as `create` makes it, off the cooperative thread pool. While it waits its ID is
+    /// reserved (a release of it is refused as busy) and nothing is made or recorded.
+    public func createInTurn(_ request: LeaseRequest) async throws(LeaseError) -> Lease {
+        let reserved = try reserve(request)
+        do throws(LeaseError) {
+            return try await admissions.run { () async throws(LeaseError) -> Lease in
+                do {
+                    return try await runBlocking { try self.make(request, reserved: reserved) }
+                } catch let error as LeaseError {
+                    throw error
+                } catch {
+                    throw LeaseError.store(operation: "create lease \(reserved.id)", path: "", message: "\(error)")
+                }
+            }
+        } catch .queueFull(let waiting) {
+            unreserve(reserved.id)
+            throw .queueFull(waiting: waiting)
+        }
+    }
+
+    /// Makes a lease at once, on the calling thread, outside the admission queue (tools and tests;
+    /// the daemon uses `createInTurn`): records it, provisions its directories, creates its
+    /// devices, waits for udev. Any failure undoes everything done so far before the error is thrown.
     public func create(_ request: LeaseRequest) throws(LeaseError) -> Lease {
+        try make(request, reserved: try reserve(request))
+    }
+
+    /// A request checked and its ID and paths reserved: what `make` builds.
+    private struct Reservation: Sendable {
+        var id: FractalID
+        var planned: [String]
+    }
+
+    /// Checks `request` and reserves its ID and the paths it plans.
+    private func reserve(_ request: LeaseRequest) throws(LeaseError) -> Reservation {
         guard !(request.devices.isEmpty && request.directories.isEmpty) else { throw .empty }
         var seen = Set<DeviceRole>()
         for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
@@ -350,15 +405,25 @@ public final class LeaseManager: Sendable {
         // Paths that do not resolve are refused by provision() below, with the reason.
         let planned = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
         try reserve(id, planning: planned)
+        return Reservation(id: id, planned: planned)
+    }
+
+    private func unreserve(_ id: FractalID) {
+        state.withLock { state in
+            state.busy.removeValue(forKey: id)
+            state.planned.removeValue(forKey: id)
+        }
+    }
+
+    /// Builds a reserved lease; on any failure undoes what it made and frees the reservation.
+    private func make(_ request: LeaseRequest, reserved: Reservation) throws(LeaseError) -> Lease {
+        let (id, planned) = (reserved.id, reserved.planned)
         var lease = Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy)
         lease.plannedDirectories = planned
         do {
             try store.insert(lease)
         } catch {
-            state.withLock { state in
-                state.busy.removeValue(forKey: id)
-                state.planned.removeValue(forKey: id)
-            }
+            unreserve(id)
             throw error
         }
 

@@ -38,16 +38,21 @@ final class UdevWatcher {
         udev_unref(udev)
     }
 
-    /// Returns when udevd has processed every syspath, or throws `.udevTimeout` naming what is left.
+    /// Returns when udevd has processed every syspath, or throws `.udevTimeout` naming what is
+    /// left when udevd finished none of fractal-agent's devices for `timeout`.
+    ///
+    /// Slow is not stuck: in a burst, or with the host's CPUs busy, udevd may take longer than
+    /// `timeout` for one lease while it works through others' uevents, so every device of ours it
+    /// finishes (marked by our rules) moves the deadline on.
     func waitUntilInitialized(_ syspaths: [String], id: FractalID, timeout: Duration) throws(LeaseError) {
         var pending = Set(syspaths)
         for path in syspaths where isInitialized(path) { pending.remove(path) }
-        let deadline = ContinuousClock.now + timeout
+        var deadline = ProgressDeadline(timeout: timeout)
         let monitorFD = udev_monitor_get_fd(monitor)
         while !pending.isEmpty {
-            let left = deadline - ContinuousClock.now
+            let left = deadline.remaining()
             guard left > .zero else {
-                throw .udevTimeout(id, pending: pending.sorted(), seconds: Double(timeout.components.seconds))
+                throw .udevTimeout(id, pending: pending.sorted(), seconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
             }
             var pollFD = pollfd(fd: monitorFD, events: Int16(POLLIN), revents: 0)
             let milliseconds = Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 1000))
@@ -55,12 +60,19 @@ final class UdevWatcher {
             if ready < 0 && errno != EINTR { throw .udev(operation: "poll", errno: errno) }
             if ready > 0 {
                 while let device = udev_monitor_receive_device(monitor) {
-                    if let path = udev_device_get_syspath(device) { pending.remove(String(cString: path)) }
+                    if let path = udev_device_get_syspath(device), pending.remove(String(cString: path)) != nil {
+                        deadline.progressed()
+                    } else if let value = udev_device_get_property_value(device, UdevRules.hiddenProperty), String(cString: value) == "1" {
+                        deadline.progressed()
+                    }
                     udev_device_unref(device)
                 }
             } else {
                 // A slow path for an event lost to a full socket buffer: look at udev's database.
-                for path in pending where isInitialized(path) { pending.remove(path) }
+                for path in pending where isInitialized(path) {
+                    pending.remove(path)
+                    deadline.progressed()
+                }
             }
         }
     }
