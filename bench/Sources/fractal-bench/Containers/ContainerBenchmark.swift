@@ -82,7 +82,7 @@ struct ContainerBenchmark {
 
         let throughDaemon = Samples(daemonSamples)
         let directTotal = Samples(direct.map(\.total))
-        let p50Ratio = Spread.interquartile(Statistics.pairedRatios(throughDaemon.values, directTotal.values))
+        let p50Ratio = Spread.medianBootstrap(Statistics.pairedRatios(throughDaemon.values, directTotal.values))
         let p99Ratio = Spread.percentileRatio(throughDaemon.values, directTotal.values, 99)
         var table = Table("Container start: request to a running container (busybox `sleep 60`, keyboard, mouse, tablet)", columns: [
             "path", "containers", "p50 ms", "p99 ms", "max ms", "vs direct, per round (p50 goal)", "p99 vs direct",
@@ -97,7 +97,7 @@ struct ContainerBenchmark {
         ])
         table.notes = [
             "The daemon path is FractalClient.runTask with the ECS definition, then `docker inspect` polled every 20 ms until State.Running; it includes the lease (three devices, udev wait, session directory). The direct path creates and starts the very container the daemon would (TaskPlan's create body for the same devices and directory, leased untimed beforehand) with DockerClient, then polls the same way.",
-            "Containers are removed with force afterwards (the daemon then ends the task and releases its lease) and `udevadm settle` runs, untimed. \(throughDaemon.count) rounds after one unreported warm-up sample each; a round is one start of each path, back to back, alternating which goes first. \"vs direct, per round\" is the median of per-round ratios with their interquartile range; p99 vs direct is the ratio of the two p99s (with \(throughDaemon.count) samples, the slowest) with a 95 % bootstrap interval over rounds.",
+            "Containers are removed with force afterwards (the daemon then ends the task and releases its lease) and `udevadm settle` runs, untimed. \(throughDaemon.count) rounds after one unreported warm-up sample each; a round is one start of each path, back to back, alternating which goes first. \"vs direct, per round\" is the median of per-round ratios, p99 vs direct the ratio of the two p99s (with \(throughDaemon.count) samples, the slowest), each with a 95 % bootstrap interval over rounds (pairs kept together): a round holds one start a path, so the interquartile range of its ratios would be the spread of single starts, not of the figure.",
             "Goal (issue 14): the daemon ≤ 1.10× direct at p50 and at p99.",
         ]
         report.record(Goal(name: "container start vs direct Docker API, per round (p50)", figure: p50Ratio, limit: 1.1))

@@ -54,7 +54,7 @@ struct LeaseBenchmark {
         }
         let leasedCreate = Samples(leased.map(\.create)), bareCreate = Samples(bare.map(\.create))
         let leasedRelease = Samples(leased.map(\.release)), bareRelease = Samples(bare.map(\.release))
-        let p50Ratio = Spread.interquartile(Statistics.pairedRatios(leasedCreate.values, bareCreate.values))
+        let p50Ratio = Spread.medianBootstrap(Statistics.pairedRatios(leasedCreate.values, bareCreate.values))
         let p99Ratio = Spread.percentileRatio(leasedCreate.values, bareCreate.values, 99)
         let cpuPerLease = Spread.bootstrap(rounds: daemonCPU.count) { Statistics.mean($0.map { daemonCPU[$0] }) }
 
@@ -77,7 +77,7 @@ struct LeaseBenchmark {
         ])
         table.notes = [
             "Each daemon sample is FractalClient.createLease with the default devices, timed from the call to the decoded answer; then the lease is released (timed, below) and `udevadm settle` runs (untimed). Each bare sample subscribes to udev's monitor, creates the three devices with a Fractal phys (so the same udev rules run) and waits until udevd has initialised every device and node; then closes them (timed, below) and settles.",
-            "\(leasedCreate.count) rounds after 3 unreported warm-up samples each; a round is one daemon lease and one bare, back to back, alternating which goes first. \"vs bare, per round\" is the median of per-round ratios with their interquartile range; p99 vs bare is the ratio of the two p99s with a 95 % bootstrap interval (rounds drawn again with replacement). The daemon's state is SQLite on the VM's tmpfs.",
+            "\(leasedCreate.count) rounds after 3 unreported warm-up samples each; a round is one daemon lease and one bare, back to back, alternating which goes first. \"vs bare, per round\" is the median of per-round ratios, p99 vs bare the ratio of the two p99s, each with a 95 % bootstrap interval (rounds drawn again with replacement, pairs kept together): a round holds one lease a path, so the interquartile range of its ratios would be the spread of single leases, not of the figure. The daemon's state is SQLite on the VM's tmpfs.",
             "Daemon CPU per lease: user + system from /proc/PID/stat (10 ms ticks) around each daemon sample, creation and release together; the mean, with a 95 % bootstrap interval.",
             "Goals: the daemon ≤ 1.50× bare at p50 and p99 (issue 6); issue 14: no worse than before it (1.11× at p50, 121 ms of CPU per lease). The original service's fixed sleep did not wait for udevd at all.",
         ]

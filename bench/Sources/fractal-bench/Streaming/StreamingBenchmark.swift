@@ -104,7 +104,7 @@ struct StreamingBenchmark {
         let perLease = Double(streamed.frames * PointerFrames.eventsPerFrame) / streamed.seconds / Double(max(sizes.streamingLeases, 1))
         table.notes = [
             "\(sizes.streamingLeases) leases plus the probe, each a real uinput tablet with its own session socket (policy default), all served by one SessionServer in this process: the daemon's loop, filter and writes. One sender thread paces the \(sizes.streamingLeases) sockets at one EVENTS message of 4 events (a pointer frame) every \(Self.framePeriodNanoseconds / 1000) µs each (clock_nanosleep to absolute deadlines); nothing reads their event nodes.",
-            "Achieved: \(Format.grouped(Int(perLease.rounded()))) events/s per streaming lease (goal pace \(Format.grouped(Self.eventsPerSecond))) over \(Format.number(streamed.seconds)) s; the sender was behind its deadline on \(Format.grouped(streamed.lateTicks)) of \(Format.grouped(streamed.ticks)) ticks. This process (sender, server, probe) used \(Format.number(streamed.cpuShare * 100)) % of one CPU meanwhile, \(Format.number(streamed.cpuNanosecondsPerEvent)) ns of CPU per streamed event.",
+            "Achieved: \(Format.grouped(Int(perLease.rounded()))) events/s per streaming lease (goal pace \(Format.grouped(Self.eventsPerSecond))) over \(Format.number(streamed.seconds)) s; the sender was behind its deadline on \(Format.grouped(streamed.lateTicks)) of \(Format.grouped(streamed.ticks)) ticks. This process used \(Format.number(streamed.cpuShare * 100)) % of one CPU meanwhile (\(Format.number(streamed.cpuNanosecondsPerEvent)) ns per streamed event): the sender thread \(Format.number(streamed.senderShare * 100)) %, the rest (the server's loop, the probe's sender and reader) \(Format.number((streamed.cpuShare - streamed.senderShare) * 100)) %.",
             "\(sizes.streamingRounds) rounds with the load on (and \(max(1, sizes.streamingRounds / 3)) before it started): in each, \(Format.grouped(frames)) frames through the probe's session socket and \(Format.grouped(frames)) through a plain-C floor on the same tablet, back to back, alternating which goes first, measured as in the latency table above; ratios are medians of per-round ratios with their interquartile range.",
             "Goal (issue 14): the probe's p99 ≤ 2× the floor's, with the others streaming.",
         ]
@@ -122,13 +122,15 @@ final class StreamingLoad: Sendable {
         var seconds: Double
         var cpuShare: Double
         var cpuNanosecondsPerEvent: Double
+        /// The sender thread's own share of one CPU; the rest of the process's is the server's loop and the probe.
+        var senderShare: Double
         var failure: String?
     }
 
     private let clients: [SessionClient]
     private let period: Int64
     private let stopping = Atomic<Bool>(false)
-    private let state = Mutex<(frames: Int, ticks: Int, late: Int, failure: String?)>((0, 0, 0, nil))
+    private let state = Mutex<(frames: Int, ticks: Int, late: Int, senderCPU: Int64, failure: String?)>((0, 0, 0, 0, nil))
     private let finished = DispatchSemaphore(value: 0)
     private let started = Mutex<(wall: Int64, cpu: Int64)>((0, 0))
 
@@ -140,7 +142,12 @@ final class StreamingLoad: Sendable {
     func start() {
         started.withLock { $0 = (Monotonic.nanoseconds, ProcessCPU.nanoseconds) }
         let thread = Thread { [self] in
-            defer { finished.signal() }
+            let threadCPU = Self.threadCPUNanoseconds
+            defer {
+                let used = Self.threadCPUNanoseconds - threadCPU
+                state.withLock { $0.senderCPU = used }
+                finished.signal()
+            }
             var deadline = Monotonic.nanoseconds
             var number = 0
             while !stopping.load(ordering: .relaxed) {
@@ -182,7 +189,15 @@ final class StreamingLoad: Sendable {
         return state.withLock { state in
             Result(
                 frames: state.frames, ticks: state.ticks, lateTicks: state.late, seconds: seconds, cpuShare: cpuUsed / 1e9 / seconds,
-                cpuNanosecondsPerEvent: cpuUsed / Double(max(state.frames * PointerFrames.eventsPerFrame, 1)), failure: state.failure)
+                cpuNanosecondsPerEvent: cpuUsed / Double(max(state.frames * PointerFrames.eventsPerFrame, 1)),
+                senderShare: Double(state.senderCPU) / 1e9 / seconds, failure: state.failure)
         }
+    }
+
+    /// CPU time of the calling thread.
+    private static var threadCPUNanoseconds: Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }

@@ -28,7 +28,7 @@ final class Report {
             ])
         }
         table.notes = [
-            "Every goal is \"≤ limit\" and is met only when the upper end of its spread is within the limit: the upper quartile of per-round ratios (IQR), or the upper end of a 95 % bootstrap interval over rounds (for p99 ratios and means, where one round holds one sample a path). Each round measures a path and its baseline back to back, alternating which goes first.",
+            "Every goal is \"≤ limit\" and is met only when the upper end of its spread is within the limit: the upper quartile of per-round ratios (IQR) where a round is itself an aggregate (thousands of events, hundreds of frames), or the upper end of a 95 % bootstrap interval over rounds where a round holds one sample a path (leases, container starts: their median, their p99 ratio, the mean CPU per lease). Each round measures a path and its baseline back to back, alternating which goes first.",
         ]
         return table
     }

@@ -31,7 +31,7 @@ struct Sizes {
     static let full = Sizes(
         injectionEvents: 16384, injectionRounds: 21, pythonEvents: 4096, latencyFrames: 400, latencyRounds: 15,
         leaseSamples: 150, containerSamples: 20, scaleSamples: 15, scaleLevels: [1, 100, 300], findLimit: true,
-        streamingLeases: 50, streamingRounds: 15, burstSizes: [50, 150], burstRounds: 3, sequentialLeases: 50)
+        streamingLeases: 50, streamingRounds: 15, burstSizes: [50, 150], burstRounds: 2, sequentialLeases: 50)
 
     static let quick = Sizes(
         injectionEvents: 2048, injectionRounds: 5, pythonEvents: 1024, latencyFrames: 100, latencyRounds: 3,

@@ -69,6 +69,13 @@ struct Spread {
         return Spread(value: value, low: low, high: high, kind: .bootstrap95, rounds: rounds)
     }
 
+    /// The median of per-round values with a 95 % bootstrap interval of that median: for rounds
+    /// of one sample a path (a lease, a container start), whose interquartile range is the spread
+    /// of single samples rather than of the figure, and does not narrow with more rounds.
+    static func medianBootstrap(_ values: [Double]) -> Spread? {
+        bootstrap(rounds: values.count) { indices in Statistics.median(indices.map { values[$0] }) }
+    }
+
     /// `p`th percentile of `measured` over that of `baseline`, paired by round, bootstrapped.
     static func percentileRatio(_ measured: [Double], _ baseline: [Double], _ p: Double) -> Spread? {
         let rounds = min(measured.count, baseline.count)
