@@ -115,6 +115,8 @@ public final class LeaseManager: Sendable {
     private let logger: Logger
     /// Orders `createInTurn`'s creations (the daemon's API and tasks).
     public let admissions: AdmissionQueue
+    /// What our udev rules read to name each device by FractalID.
+    private let udevProperties = UdevPropertyFiles()
 
     /// Opens the state store; call `reconcile()` before serving requests.
     public init(configuration: Configuration, logger: Logger = Logger(label: "fractal.leases")) throws(LeaseError) {
@@ -197,6 +199,10 @@ public final class LeaseManager: Sendable {
                 let kept = stored?[lease.id] ?? [:]
                 if let devices = adopt(lease, from: kept) {
                     state.withLock { $0.live[lease.id] = LiveLease(lease: lease, devices: devices) }
+                    // A previous version made the devices without these files: a later `udevadm trigger` needs them.
+                    if UdevWatcher.isRunning {
+                        for device in lease.devices { try? udevProperties.write(id: lease.id, role: device.role) }
+                    }
                     report.adopted.append(lease.id)
                     report.adoptedDescriptors.formUnion(devices.values.compactMap(\.fileDescriptor))
                     logger.info("lease \(lease.id) adopted with its \(devices.count) device(s) from the previous process")
@@ -213,6 +219,7 @@ public final class LeaseManager: Sendable {
                     report.devicesLost.append(lease.id)
                     logger.warning("lease \(lease.id) lost its devices with the previous process; its directories are kept until it is released")
                 }
+                udevProperties.remove(id: lease.id)
                 state.withLock { $0.lost[lease.id] = lease }
             case .creating, .releasing, .releaseFailed:
                 let others = records.filter { $0.id != lease.id }.map { ($0.id, $0.claimedPaths) }
@@ -430,6 +437,7 @@ public final class LeaseManager: Sendable {
         var devices: [DeviceRole: UInputDevice] = [:]
         func undo() {
             for device in devices.values { device.close() }
+            udevProperties.remove(id: id)
             let (remaining, problems) = releaseDirectories(lease.directories, keep: false)
             var kept: Lease?
             if problems.isEmpty && removeSession(of: id).isEmpty {
@@ -495,6 +503,8 @@ public final class LeaseManager: Sendable {
         var made: [UInputDevice] = []
         var leased: [LeasedDevice] = []
         for (role, plugged) in roles {
+            // Before the device exists, so udevd finds it with the device's first uevent.
+            if watcher != nil { try udevProperties.write(id: id, role: role) }
             do {
                 let device = try UInputDevice(
                     profile: .forRole(role), phys: DevicePhys.make(id: id, role: role), uinputPath: configuration.uinputPath)
@@ -562,11 +572,15 @@ public final class LeaseManager: Sendable {
                 lease.devices += made.devices
             } catch {
                 added?.close()
+                udevProperties.remove(id: id, role: role)
                 throw error
             }
         }
         do { try store.update(lease) } catch {
-            added?.close()
+            if added != nil {
+                added?.close()
+                udevProperties.remove(id: id, role: role)
+            }
             throw error
         }
         let changed = lease
@@ -598,6 +612,7 @@ public final class LeaseManager: Sendable {
         if destroying {
             state.withLock { _ = $0.live[id]?.devices.removeValue(forKey: role) }
             device.close()
+            udevProperties.remove(id: id, role: role)
         } else {
             try? device.releaseEverythingHeld()
         }
@@ -679,6 +694,7 @@ public final class LeaseManager: Sendable {
         }
         notify(.releasing(lease))
         for device in devices { device.close() }
+        udevProperties.remove(id: id)
         let (remaining, directoryProblems) = releaseDirectories(lease.directories, keep: keepDirectories)
         var problems = directoryProblems + removeSession(of: id)
         guard problems.isEmpty else {

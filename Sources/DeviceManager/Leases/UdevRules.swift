@@ -20,7 +20,8 @@ public enum UdevRules {
             (scalar >= "a" && scalar <= "z") || scalar == "_" || (index > 0 && ((scalar >= "0" && scalar <= "9") || scalar == "-"))
         }
         guard valid else { throw Error(description: "'\(group)' is not a valid group name (lowercase letters, digits, '-' and '_')") }
-        return fractalUdevRulesTemplate.replacingOccurrences(of: "@GROUP@", with: group) + "\n"
+        return fractalUdevRulesTemplate.replacingOccurrences(of: "@GROUP@", with: group)
+            .replacingOccurrences(of: "@PROPERTIES@", with: UdevPropertyFiles.standardDirectory) + "\n"
     }
 
     /// Writes the rules into `directory` (atomically) and asks a running udevd to reload them.
