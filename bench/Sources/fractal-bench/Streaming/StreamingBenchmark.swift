@@ -16,9 +16,19 @@ struct StreamingBenchmark {
     let sizes: Sizes
     let report: Report
 
-    /// Each background lease's rate: 1,000 events/s, as one pointer frame of 4 events every 4 ms.
+    /// Each background lease's rate: 1,000 events/s, as one absolute-pointer report (ABS_X, ABS_Y,
+    /// SYN_REPORT) every 3 ms, what a 333 Hz pointer sends. No MSC_SCAN, unlike the probe's frames:
+    /// the kernel echoes EV_MSC into the uinput fd's read queue, which would wake the server's
+    /// feedback reading for every report, and a real pointer sends none.
     static let eventsPerSecond = 1000
-    static var framePeriodNanoseconds: Int64 { Int64(1_000_000_000 * PointerFrames.eventsPerFrame / eventsPerSecond) }
+    static func report(_ number: Int) -> [SessionEvent] {
+        [
+            SessionEvent(type: UInt16(EV_ABS), code: UInt16(ABS_X), value: Int32(number & 0xffff)),
+            SessionEvent(type: UInt16(EV_ABS), code: UInt16(ABS_Y), value: Int32((number &* 3) & 0xffff)),
+            SessionEvent(type: UInt16(EV_SYN), code: UInt16(SYN_REPORT), value: 0),
+        ]
+    }
+    static var framePeriodNanoseconds: Int64 { Int64(1_000_000_000 * report(0).count / eventsPerSecond) }
 
     func run() throws {
         let directory = "/tmp/fractal-bench-streaming-\(getpid())"
@@ -101,9 +111,9 @@ struct StreamingBenchmark {
         let idleFloor = Samples(idle.floor.flatMap { $0 })
         table.add(["floor, nothing streaming", String(idleFloor.count), Format.number(idleFloor.p50), Format.number(idleFloor.p99), "", ""])
         table.add(idle.row("session socket, nothing streaming"))
-        let perLease = Double(streamed.frames * PointerFrames.eventsPerFrame) / streamed.seconds / Double(max(sizes.streamingLeases, 1))
+        let perLease = Double(streamed.frames * Self.report(0).count) / streamed.seconds / Double(max(sizes.streamingLeases, 1))
         table.notes = [
-            "\(sizes.streamingLeases) leases plus the probe, each a real uinput tablet with its own session socket (policy default), all served by one SessionServer in this process: the daemon's loop, filter and writes. One sender thread paces the \(sizes.streamingLeases) sockets at one EVENTS message of 4 events (a pointer frame) every \(Self.framePeriodNanoseconds / 1000) µs each (clock_nanosleep to absolute deadlines); nothing reads their event nodes.",
+            "\(sizes.streamingLeases) leases plus the probe, each a real uinput tablet with its own session socket (policy default), all served by one SessionServer in this process: the daemon's loop, filter and writes. One sender thread paces the \(sizes.streamingLeases) sockets at one EVENTS message of \(Self.report(0).count) events (ABS_X, ABS_Y, SYN_REPORT: a pointer report) every \(Self.framePeriodNanoseconds / 1000) µs each (clock_nanosleep to absolute deadlines); nothing reads their event nodes. The probe's frames carry their number in an MSC_SCAN, as in the latency table.",
             "Achieved: \(Format.grouped(Int(perLease.rounded()))) events/s per streaming lease (goal pace \(Format.grouped(Self.eventsPerSecond))) over \(Format.number(streamed.seconds)) s; the sender was behind its deadline on \(Format.grouped(streamed.lateTicks)) of \(Format.grouped(streamed.ticks)) ticks. This process used \(Format.number(streamed.cpuShare * 100)) % of one CPU meanwhile (\(Format.number(streamed.cpuNanosecondsPerEvent)) ns per streamed event): the sender thread \(Format.number(streamed.senderShare * 100)) %, the rest (the server's loop, the probe's sender and reader) \(Format.number((streamed.cpuShare - streamed.senderShare) * 100)) %.",
             "\(sizes.streamingRounds) rounds with the load on (and \(max(1, sizes.streamingRounds / 3)) before it started): in each, \(Format.grouped(frames)) frames through the probe's session socket and \(Format.grouped(frames)) through a plain-C floor on the same tablet, back to back, alternating which goes first, measured as in the latency table above; ratios are medians of per-round ratios with their interquartile range.",
             "Goal (issue 14): the probe's p99 ≤ 2× the floor's, with the others streaming.",
@@ -151,7 +161,7 @@ final class StreamingLoad: Sendable {
             var deadline = Monotonic.nanoseconds
             var number = 0
             while !stopping.load(ordering: .relaxed) {
-                let events = PointerFrames.frame(number).map { SessionEvent(type: $0.type, code: $0.code, value: $0.value) }
+                let events = StreamingBenchmark.report(number)
                 do {
                     for client in clients { try client.send(events, toDevice: 0) }
                 } catch {
@@ -189,7 +199,7 @@ final class StreamingLoad: Sendable {
         return state.withLock { state in
             Result(
                 frames: state.frames, ticks: state.ticks, lateTicks: state.late, seconds: seconds, cpuShare: cpuUsed / 1e9 / seconds,
-                cpuNanosecondsPerEvent: cpuUsed / Double(max(state.frames * PointerFrames.eventsPerFrame, 1)),
+                cpuNanosecondsPerEvent: cpuUsed / Double(max(state.frames * StreamingBenchmark.report(0).count, 1)),
                 senderShare: Double(state.senderCPU) / 1e9 / seconds, failure: state.failure)
         }
     }
