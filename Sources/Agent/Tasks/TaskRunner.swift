@@ -56,18 +56,24 @@ public final class TaskRunner: Sendable {
         let request = LeaseRequest(
             id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: owner, note: "task:\(plan.family)",
             policy: plan.policy, hotplug: plan.hotplugRoles)
-        let lease: Lease
+        // The containers are created while udevd works on the lease's devices: their nodes'
+        // paths and numbers are final as soon as the kernel made them. Docker's create reads no
+        // node; its start does (mode and owner, for the container's own /dev), so every start
+        // waits for the lease to finish: udevd done, the session socket and the udev view in
+        // place. A container's first process sees all of it.
+        let progress: LeaseManager.LeaseInProgress
         do {
-            lease = try await leases.createInTurn(request)
+            progress = try await leases.beginInTurn(request)
         } catch {
             throw .lease(error)
         }
+        let staged = progress.lease
 
         var created: [TaskRecord.Container] = []
         do throws(TaskError) {
             // The lease makes its directories in the order asked: each where the plan put it, or nothing is bound.
             for (index, planned) in plan.directories.enumerated()
-            where !lease.directories.indices.contains(index) || lease.directories[index].path != planned.hostPath {
+            where !staged.directories.indices.contains(index) || staged.directories[index].path != planned.hostPath {
                 throw TaskError.creation(.directoryNotProvisioned(volume: planned.volumeName))
             }
             do {
@@ -76,17 +82,31 @@ public final class TaskRunner: Sendable {
             for (index, container) in plan.containers.enumerated() {
                 let roles = Set(plan.containerDeviceRoles[index])
                 let slots = Set(plan.containerHotplugRoles[index])
-                let nodes = lease.devices.filter { roles.contains($0.role) || slots.contains($0.role) }.flatMap { device in
+                let nodes = staged.devices.filter { roles.contains($0.role) || slots.contains($0.role) }.flatMap { device in
                     device.nodes.map { ContainerDeviceNode($0, present: device.plugged) }
                 }
                 let creation: ContainerCreation
                 do {
-                    creation = try plan.containerCreation(at: index, devices: nodes, session: lease.session)
+                    creation = try plan.containerCreation(at: index, devices: nodes, session: staged.session)
                 } catch { throw TaskError.creation(error) }
                 do {
                     let made = try await docker.createContainer(creation)
                     created.append(.init(name: container.name, id: made.Id, dockerName: creation.name))
                 } catch { throw TaskError.docker(error) }
+            }
+        } catch {
+            for container in created { try? await docker.removeContainer(container.id, force: true) }
+            await leases.abandon(progress)
+            throw error
+        }
+
+        do throws(TaskError) {
+            let lease: Lease
+            do {
+                lease = try await leases.finish(progress)
+            } catch {
+                // The lease undid itself.
+                throw TaskError.lease(error)
             }
             let record = TaskRecord(id: id, family: plan.family, containers: created, startedAt: Date(), lease: lease)
             // Known before the first start, so a container that ends at once still ends its task.

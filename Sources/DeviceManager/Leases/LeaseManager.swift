@@ -372,20 +372,69 @@ public final class LeaseManager: Sendable {
     /// then made as `create` makes it, off the cooperative thread pool. While it waits its ID is
     /// reserved (a release of it is refused as busy) and nothing is made or recorded.
     public func createInTurn(_ request: LeaseRequest) async throws(LeaseError) -> Lease {
+        try await finish(try await beginInTurn(request))
+    }
+
+    /// A lease being made in its turn whose devices exist, so that their nodes' paths and numbers
+    /// are final, while udevd may still be working on them: what a task's containers are created
+    /// from while udevd works (`TaskRunner`). `finish` waits for the rest; a caller that fails
+    /// before that calls `abandon`.
+    public final class LeaseInProgress: Sendable {
+        /// The lease as made so far: state `creating`; its devices, nodes, directories and session
+        /// paths as they will stay (no stable links yet: udevd makes them).
+        public let lease: Lease
+        fileprivate let settled: Task<Result<Lease, LeaseError>, Never>
+
+        fileprivate init(lease: Lease, settled: Task<Result<Lease, LeaseError>, Never>) {
+            self.lease = lease
+            self.settled = settled
+        }
+    }
+
+    /// Starts making a lease in its turn (as `createInTurn` does) and returns once its devices
+    /// exist; udevd's work, the lease's activation and its observers (session socket, udev view)
+    /// go on meanwhile, still within the turn, and `finish` waits for them. Fails as
+    /// `createInTurn` does when the lease fails before its devices exist, leaving nothing.
+    public func beginInTurn(_ request: LeaseRequest) async throws(LeaseError) -> LeaseInProgress {
         let reserved = try reserve(request)
-        do throws(LeaseError) {
-            return try await admissions.run { () async throws(LeaseError) -> Lease in
-                do {
-                    return try await runBlocking { try self.make(request, reserved: reserved) }
-                } catch let error as LeaseError {
-                    throw error
-                } catch {
-                    throw LeaseError.store(operation: "create lease \(reserved.id)", path: "", message: "\(error)")
-                }
+        let staged = Handoff<Result<Lease, LeaseError>>()
+        let settled = Task { () -> Result<Lease, LeaseError> in
+            do throws(LeaseError) {
+                return .success(try await admissions.run { () async throws(LeaseError) -> Lease in
+                    let stage = try await self.blocking(reserved.id) { () throws(LeaseError) in try self.stage(request, reserved: reserved) }
+                    staged.give(.success(stage.lease))
+                    return try await self.blocking(reserved.id) { () throws(LeaseError) in try self.settle(stage) }
+                })
+            } catch {
+                if case .queueFull = error { self.unreserve(reserved.id) }
+                staged.give(.failure(error))
+                return .failure(error)
             }
-        } catch .queueFull(let waiting) {
-            unreserve(reserved.id)
-            throw .queueFull(waiting: waiting)
+        }
+        let lease = try await staged.take().get()
+        return LeaseInProgress(lease: lease, settled: settled)
+    }
+
+    /// Waits until udevd is done with the lease's devices and the lease is active, with its
+    /// observers told; on a failure the lease is already undone, and the error says why.
+    public func finish(_ progress: LeaseInProgress) async throws(LeaseError) -> Lease {
+        try await progress.settled.value.get()
+    }
+
+    /// Gives up a lease in progress: waits for its turn to end, then releases it if it was made.
+    public func abandon(_ progress: LeaseInProgress) async {
+        guard case .success(let lease) = await progress.settled.value else { return }
+        _ = try? await blocking(lease.id) { () throws(LeaseError) in try self.release(lease.id) }
+    }
+
+    /// Runs blocking lease work off the cooperative thread pool, keeping its error's type.
+    private func blocking<Value: Sendable>(_ id: FractalID, _ body: @escaping @Sendable () throws(LeaseError) -> Value) async throws(LeaseError) -> Value {
+        do {
+            return try await runBlocking { try body() }
+        } catch let error as LeaseError {
+            throw error
+        } catch {
+            throw LeaseError.store(operation: "create lease \(id)", path: "", message: "\(error)")
         }
     }
 
@@ -393,7 +442,7 @@ public final class LeaseManager: Sendable {
     /// the daemon uses `createInTurn`): records it, provisions its directories, creates its
     /// devices, waits for udev. Any failure undoes everything done so far before the error is thrown.
     public func create(_ request: LeaseRequest) throws(LeaseError) -> Lease {
-        try make(request, reserved: try reserve(request))
+        try settle(try stage(request, reserved: try reserve(request)))
     }
 
     /// A request checked and its ID and paths reserved: what `make` builds.
@@ -422,76 +471,109 @@ public final class LeaseManager: Sendable {
         }
     }
 
-    /// Builds a reserved lease; on any failure undoes what it made and frees the reservation.
-    private func make(_ request: LeaseRequest, reserved: Reservation) throws(LeaseError) -> Lease {
+    /// A lease made up to its devices, waiting for udevd: what `stage` hands `settle`. Used by one
+    /// task at a time, in that order.
+    private final class Stage: @unchecked Sendable {
+        var lease: Lease
+        var devices: [DeviceRole: UInputDevice] = [:]
+        var made: MadeDevices?
+
+        init(lease: Lease) { self.lease = lease }
+    }
+
+    /// Records a reserved lease and makes its session, directories and devices, without waiting
+    /// for udevd; on any failure undoes what it made and frees the reservation.
+    private func stage(_ request: LeaseRequest, reserved: Reservation) throws(LeaseError) -> Stage {
         let (id, planned) = (reserved.id, reserved.planned)
-        var lease = Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy)
-        lease.plannedDirectories = planned
+        let stage = Stage(lease: Lease(id: id, state: .creating, owner: request.owner, note: request.note, policy: request.policy))
+        stage.lease.plannedDirectories = planned
         do {
-            try store.insert(lease)
+            try store.insert(stage.lease)
         } catch {
             unreserve(id)
             throw error
         }
-
-        var devices: [DeviceRole: UInputDevice] = [:]
-        func undo() {
-            for device in devices.values { device.close() }
-            udevProperties.remove(id: id)
-            let (remaining, problems) = releaseDirectories(lease.directories, keep: false)
-            var kept: Lease?
-            if problems.isEmpty && removeSession(of: id).isEmpty {
-                try? store.delete(id)
-            } else {
-                // Something of it is left on disk: the record stays, as release-failed, to say so.
-                var failed = lease
-                failed.devices = []
-                failed.directories = remaining
-                failed.plannedDirectories = []
-                failed.state = .releaseFailed
-                failed.releaseProblem = problems.joined(separator: "; ")
-                try? store.update(failed)
-                kept = failed
-                logger.error("lease \(id): undoing a failed create left something behind; kept as release-failed: \(failed.releaseProblem ?? "")")
-            }
-            state.withLock { state in
-                state.busy.removeValue(forKey: id)
-                state.planned.removeValue(forKey: id)
-                if let kept { state.failed[id] = kept }
-            }
-        }
-
         do throws(LeaseError) {
-            lease.session = try makeSession(for: id)
+            stage.lease.session = try makeSession(for: id)
             for request in request.directories {
                 do {
-                    lease.directories.append(try provisioner.provision(request, for: id))
+                    stage.lease.directories.append(try provisioner.provision(request, for: id))
                 } catch {
                     throw LeaseError.directory(template: request.template, error)
                 }
-                try store.update(lease)
+                try store.update(stage.lease)
             }
-
             let roles = request.devices.map { ($0, true) } + request.hotplug.map { ($0, false) }
-            let made = try makeDevices(roles, id: id) { devices[$0] = $1 }
-            lease.devices = made.devices
-            lease.udev = made.udev
-
-            lease.state = .active
-            try store.update(lease)
+            let made = try createDevices(roles, id: id) { stage.devices[$0] = $1 }
+            stage.made = made
+            stage.lease.devices = made.leased
         } catch {
-            undo()
+            undo(stage)
             throw error
         }
+        return stage
+    }
 
-        let created = lease
+    /// Waits for udevd to finish with a staged lease's devices, then makes it active and tells
+    /// the observers; on any failure undoes it.
+    private func settle(_ stage: Stage) throws(LeaseError) -> Lease {
+        let id = stage.lease.id
+        do throws(LeaseError) {
+            if let made = stage.made {
+                let settled = try awaitUdev(made, id: id)
+                stage.lease.devices = settled.devices
+                stage.lease.udev = settled.udev
+            }
+            stage.lease.state = .active
+            try store.update(stage.lease)
+        } catch {
+            undo(stage)
+            throw error
+        }
+        let created = stage.lease
         state.withLock { state in
             state.busy.removeValue(forKey: id)
             state.planned.removeValue(forKey: id)
-            state.live[id] = LiveLease(lease: created, devices: devices)
+            state.live[id] = LiveLease(lease: created, devices: stage.devices)
         }
         notify(.created(created))
         return created
+    }
+
+    /// Undoes a lease being made: its devices, udev files, directories and session; the record
+    /// goes, unless something is left on disk, when it stays as release-failed to say so.
+    private func undo(_ stage: Stage) {
+        let lease = stage.lease
+        let id = lease.id
+        for device in stage.devices.values { device.close() }
+        udevProperties.remove(id: id)
+        let (remaining, problems) = releaseDirectories(lease.directories, keep: false)
+        var kept: Lease?
+        if problems.isEmpty && removeSession(of: id).isEmpty {
+            try? store.delete(id)
+        } else {
+            var failed = lease
+            failed.devices = []
+            failed.directories = remaining
+            failed.plannedDirectories = []
+            failed.state = .releaseFailed
+            failed.releaseProblem = problems.joined(separator: "; ")
+            try? store.update(failed)
+            kept = failed
+            logger.error("lease \(id): undoing a failed create left something behind; kept as release-failed: \(failed.releaseProblem ?? "")")
+        }
+        state.withLock { state in
+            state.busy.removeValue(forKey: id)
+            state.planned.removeValue(forKey: id)
+            if let kept { state.failed[id] = kept }
+        }
+    }
+
+    /// Devices just created, and the udev watcher that was listening before they existed.
+    private struct MadeDevices {
+        var leased: [LeasedDevice]
+        var made: [UInputDevice]
+        var watcher: UdevWatcher?
     }
 
     /// Creates devices for `roles` (with whether each starts plugged) and waits for udev; `created`
@@ -499,6 +581,14 @@ public final class LeaseManager: Sendable {
     private func makeDevices(
         _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, UInputDevice) -> Void
     ) throws(LeaseError) -> (devices: [LeasedDevice], udev: UdevReadiness?) {
+        try awaitUdev(try createDevices(roles, id: id, created: created), id: id)
+    }
+
+    /// Creates devices for `roles` without waiting for udevd: their nodes' paths and numbers are
+    /// known once the kernel made them.
+    private func createDevices(
+        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, UInputDevice) -> Void
+    ) throws(LeaseError) -> MadeDevices {
         let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
         var made: [UInputDevice] = []
         var leased: [LeasedDevice] = []
@@ -517,12 +607,18 @@ public final class LeaseManager: Sendable {
                 throw LeaseError.device(role, error)
             }
         }
-        guard !made.isEmpty else { return ([], nil) }
-        guard let watcher else {
+        return MadeDevices(leased: leased, made: made, watcher: watcher)
+    }
+
+    /// Waits until udevd has initialised the devices and checks that our rules ran on them.
+    private func awaitUdev(_ devices: MadeDevices, id: FractalID) throws(LeaseError) -> (devices: [LeasedDevice], udev: UdevReadiness?) {
+        var leased = devices.leased
+        guard !devices.made.isEmpty else { return ([], nil) }
+        guard let watcher = devices.watcher else {
             logger.notice("no udevd runs on this host (/run/udev/control is missing): lease \(id) is handed out without udev rules having run")
             return (leased, .notRunning)
         }
-        let syspaths = made.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
+        let syspaths = devices.made.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
         try watcher.waitUntilInitialized(syspaths, id: id, timeout: configuration.udevTimeout)
         // Fail closed: without our rules (missing, or older than this daemon) the devices carry
         // the seat and uaccess tags, and the host's own desktop would take a session's keyboard.
@@ -785,12 +881,5 @@ public final class LeaseManager: Sendable {
     /// A live lease's device, for the session socket; nil when the lease or role is not live.
     public func device(_ id: FractalID, role: DeviceRole) -> UInputDevice? {
         state.withLock { $0.live[id]?.devices[role] }
-    }
-
-    /// Every live device, for the feedback pump.
-    public func liveDevices() -> [(FractalID, DeviceRole, UInputDevice)] {
-        state.withLock { state in
-            state.live.flatMap { id, live in live.devices.map { (id, $0.key, $0.value) } }
-        }
     }
 }

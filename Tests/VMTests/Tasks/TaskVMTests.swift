@@ -55,8 +55,11 @@ import Testing
         let daemon = try DaemonProcess()
         let client = daemon.client()
         defer { Task { await client.shutdown() } }
-        // The container lists its /dev/input and reads the first 4 events of each event node.
-        let command = "ls /dev/input > /data/devices; for n in /dev/input/event*; do head -c 96 $n > /data/${n##*/} & done; echo $FRACTAL_ID > /data/id; sleep 120"
+        // The container's first command notes what it sees (nodes with mode and group, udev
+        // records, the session socket), lists its /dev/input and reads the first 4 events of each
+        // event node.
+        let command = "stat -c '%n %a %g' /dev/input/* > /data/nodes; ls /run/udev/data > /data/records; ls /run/fractal > /data/socket; "
+            + "ls /dev/input > /data/devices; for n in /dev/input/event*; do head -c 96 $n > /data/${n##*/} & done; echo $FRACTAL_ID > /data/id; sleep 120"
         let task = try await client.runTask(definition: Self.definition(family: "typing", root: daemon.root, command: command))
         let lease = try #require(task.lease)
         let directory = daemon.root + "/" + task.id.rawValue
@@ -65,6 +68,24 @@ import Testing
         #expect(try String(contentsOfFile: directory + "/id", encoding: .utf8) == task.id.rawValue + "\n")
         let seen = try String(contentsOfFile: directory + "/devices", encoding: .utf8).split(separator: "\n").map(String.init).sorted()
         #expect(seen == lease.nodes.map { ($0.path as NSString).lastPathComponent }.sorted())
+
+        // Docker's create ran while udevd worked on the devices, and the start waited for the lease
+        // to finish: what the first command saw is final. Every node has the mode and group udevd
+        // gave it on the host (not devtmpfs's root-only 0600), every udev record is there, and so
+        // is the session socket.
+        let nodes = try String(contentsOfFile: directory + "/nodes", encoding: .utf8).split(separator: "\n").map(String.init).sorted()
+        let onHost = lease.nodes.map { node -> String in
+            var info = stat()
+            _ = stat(node.path, &info)
+            return "\(node.path) \(String(info.st_mode & 0o7777, radix: 8)) \(info.st_gid)"
+        }.sorted()
+        #expect(nodes == onHost)
+        #expect(onHost.allSatisfy { !$0.hasSuffix(" 600 0") }, "\(onHost)")
+        let session = try #require(lease.session)
+        let records = try String(contentsOfFile: directory + "/records", encoding: .utf8).split(separator: "\n").map(String.init).sorted()
+        let final = try FileManager.default.contentsOfDirectory(atPath: session.udevDirectory + "/data").sorted()
+        #expect(!final.isEmpty && records == final)
+        #expect(try String(contentsOfFile: directory + "/socket", encoding: .utf8) == "input.sock\n")
 
         let keyboard = try #require(lease.devices.first { $0.role == .keyboard }?.nodes.first)
         let (status, output) = try daemon.devicectl(["inject", task.id.rawValue, "keyboard", "--key", "KEY_A"])
