@@ -34,6 +34,9 @@ final class SessionLoop: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Turns of the loop so far, for tests and the watchdog's log.
     let turns = Atomic<UInt64>(0)
+    /// The loop thread's pthread_self(), so that a command posted from the loop itself runs at
+    /// once instead of waiting for the loop forever.
+    private let loopThread = Atomic<UInt>(0)
 
     /// Every connection's bytes pass through here: what is left of a frame from the last read,
     /// then what this read brought, parsed in place.
@@ -73,6 +76,9 @@ final class SessionLoop: @unchecked Sendable {
 
     /// Runs `command` on the loop (or here, while it is not running) and returns its result.
     func perform<Result: Sendable>(_ command: @escaping @Sendable (SessionLoop) -> Result) -> Result {
+        if loopThread.load(ordering: .acquiring) == UInt(pthread_self()) {
+            return command(self)
+        }
         let reply = Reply<Result>()
         let ranHere = mailbox.withLock { mailbox -> Bool in
             guard mailbox.running else {
@@ -126,7 +132,9 @@ final class SessionLoop: @unchecked Sendable {
         }
         guard begin else { return }
         let thread = Thread { [self] in
+            loopThread.store(UInt(pthread_self()), ordering: .releasing)
             loop()
+            loopThread.store(0, ordering: .releasing)
             // Commands that came after the last turn run here, then callers run their own.
             let late = mailbox.withLock { mailbox in
                 mailbox.running = false
@@ -250,6 +258,8 @@ final class SessionLoop: @unchecked Sendable {
 
     /// Reads what the connection sent, up to the per-wake-up budget, and handles every whole
     /// frame where it lies in the receive buffer; a frame cut by the read is carried to the next.
+    /// Every whole frame of a read is handled even when its replies pause reading (they are
+    /// bounded by what one read holds), so what is carried is always less than one frame.
     private func read(_ connection: SessionConnection, entry: SessionRegistry.LeaseEntry) {
         var budget = limits.readBytesPerWakeup
         while budget > 0 && !connection.readingPaused {
@@ -290,8 +300,6 @@ final class SessionLoop: @unchecked Sendable {
                 let frame = UnsafeRawBufferPointer(rebasing: rest[..<header.frameSize])
                 guard dispatcher.handle(header, frame, from: connection, entry: entry) else { return }
                 offset += header.frameSize
-                // A reply the client does not read pauses its requests, mid-read included.
-                if connection.readingPaused { break }
             }
             if offset < available.count {
                 connection.carried = [UInt8](UnsafeRawBufferPointer(rebasing: available[offset...]))

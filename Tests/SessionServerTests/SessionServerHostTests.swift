@@ -107,6 +107,25 @@ import Testing
         #expect(fixture.server.statistics.batchesWritten == 1000)
     }
 
+    @Test func pingsSentWithoutReadingPauseTheConnectionAndAllArePongedOnceItReads() throws {
+        let fixture = try Fixture()
+        let raw = try RawConnection(fixture.socketPath)
+        var pings = SessionMessage.hello(.current).encoded()
+        let count = 20_000
+        for token in 1...UInt32(count) { pings += SessionMessage.ping(token: token).encoded() }
+        // 240 kB of PINGs, 240 kB of PONGs: far past the 64 KiB that pause reading.
+        let descriptor = raw.fd
+        let bytes = pings
+        let sender = Thread {
+            _ = bytes.withUnsafeBytes { cfl_send(descriptor, $0.baseAddress, $0.count, 0) }
+        }
+        sender.start()
+        usleep(200_000)
+        let replies = try raw.exchange([], until: .pong(token: UInt32(count)))
+        #expect(replies.filter { if case .pong = $0 { true } else { false } }.count == count)
+        #expect(fixture.server.statistics.framesReceived == count + 1)
+    }
+
     @Test func aFloodingLeaseDoesNotStopAnotherLeasesEvents() throws {
         let flooded = try Fixture()
         let other = FakeDevice(.keyboard)
