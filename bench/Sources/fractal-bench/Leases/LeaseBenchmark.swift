@@ -1,6 +1,8 @@
 import DeviceManager
 import FractalAPI
 import FractalClient
+import Foundation
+import Glibc
 
 /// Section 2: from `POST /v1/leases` to udev-initialised devices, through the real daemon,
 /// against creating the same three devices directly and waiting for udevd, in the same run;
@@ -98,6 +100,46 @@ struct LeaseBenchmark {
         ])
         release.notes = ["No goal; for the scale section's release times. udevd's work on the removals is not waited for."]
         report.print(release)
+
+        try measureRules()
+    }
+
+    /// What the udev rules' dropping their program saved: bare devices with today's rules against
+    /// the same with the previous rule's program added back, in paired rounds.
+    private func measureRules() throws {
+        var current: [Double] = []
+        var program: [Double] = []
+        do {
+            for round in 0..<sizes.ruleRounds {
+                if round % 2 == 0 { current.append(try Self.bare().create) }
+                try ProgramRule.install()
+                program.append(try Self.bare().create)
+                try ProgramRule.remove()
+                if round % 2 == 1 { current.append(try Self.bare().create) }
+            }
+        } catch {
+            try? ProgramRule.remove()
+            throw error
+        }
+        let withProgram = Samples(program), without = Samples(current)
+        let saving = Spread.medianBootstrap(zip(program, current).map { $0 - $1 })
+        var table = Table("Udev rules: what running no program saves (bare keyboard, mouse, tablet until udev-initialised)", columns: [
+            "rules", "samples", "p50 ms", "p99 ms", "vs today's, per round", "saved per lease, per round",
+        ])
+        table.add([
+            "today's: IMPORT{file} of the daemon's property file, per-role phys matches", String(without.count),
+            Format.number(without.p50), Format.number(without.p99), "1.00×", "",
+        ])
+        table.add([
+            "the same plus the previous rule's IMPORT{program} (`/bin/sh` splitting the phys, once per uevent)", String(withProgram.count),
+            Format.number(withProgram.p50), Format.number(withProgram.p99),
+            Format.ratio(Spread.medianBootstrap(Statistics.pairedRatios(program, current))),
+            saving.map { "\(Format.number($0.value)) ms (95 % \(Format.number($0.low))–\(Format.number($0.high)))" } ?? "—",
+        ])
+        table.notes = [
+            "\(sizes.ruleRounds) rounds, each one bare sample with today's rules and one with \(ProgramRule.path) added (the rule fractal-agent ran before issue 14, verbatim), back to back, alternating which goes first; `udevadm control --reload` around each. Per-round ratios and differences: medians with 95 % bootstrap intervals. No goal (issue 14 asks for the saving to be shown). The second path also reads the property file, so the saving is, if anything, overstated by that read.",
+        ]
+        report.print(table)
     }
 
     /// One lease through the daemon, created and released, each timed. Settles udev afterwards (untimed).
@@ -119,5 +161,39 @@ struct LeaseBenchmark {
         let release = Monotonic.milliseconds { devices?.close() }
         try Tool.settleUdev()
         return Timing(create: create, release: release)
+    }
+}
+
+/// The udev rule fractal-agent had before issue 14, which spawned `/bin/sh` for every uevent of
+/// its devices to split the phys; added back in a runtime rules file to time what dropping it saved.
+enum ProgramRule {
+    static let path = "/run/udev/rules.d/72-fractal-bench-program.rules"
+    static let text = #"""
+        # fractal-bench: fractal-agent's rule before issue 14, to time what running no program saves.
+        ACTION=="remove", GOTO="fractal_bench_program_end"
+        SUBSYSTEM!="input", GOTO="fractal_bench_program_end"
+        ATTRS{phys}=="fractal/?*/?*", IMPORT{program}="/bin/sh -c 'rest=$${1#fractal/}; echo FRACTAL_ID=$${rest%%%%/*}; echo FRACTAL_ROLE=$${rest#*/}' fractal-phys $attr{phys}"
+        LABEL="fractal_bench_program_end"
+
+        """#
+
+    static func install() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: "/run/udev/rules.d", withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(filePath: path))
+        } catch {
+            throw BenchFailure("writing \(path): \(error)")
+        }
+        try reload()
+    }
+
+    static func remove() throws {
+        unlink(path)
+        try reload()
+    }
+
+    private static func reload() throws {
+        let (status, output) = try Tool.run(["/usr/bin/udevadm", "control", "--reload"])
+        guard status == 0 else { throw BenchFailure("udevadm control --reload: \(output)") }
     }
 }

@@ -11,6 +11,8 @@ struct Sizes {
     var latencyRounds: Int
     /// Leases per path for the lease latency (one of each per round).
     var leaseSamples: Int
+    /// Rounds of bare devices with the current udev rules and with the previous rule's program.
+    var ruleRounds: Int
     /// Containers per path for the container start (one of each per round).
     var containerSamples: Int
     /// Leases timed at each scale level.
@@ -30,11 +32,11 @@ struct Sizes {
 
     static let full = Sizes(
         injectionEvents: 16384, injectionRounds: 21, pythonEvents: 4096, latencyFrames: 400, latencyRounds: 15,
-        leaseSamples: 150, containerSamples: 20, scaleSamples: 15, scaleLevels: [1, 100, 300], findLimit: true,
+        leaseSamples: 150, ruleRounds: 30, containerSamples: 20, scaleSamples: 15, scaleLevels: [1, 100, 300], findLimit: true,
         streamingLeases: 50, streamingRounds: 15, burstSizes: [50, 150], burstRounds: 2, sequentialLeases: 50)
 
     static let quick = Sizes(
         injectionEvents: 2048, injectionRounds: 5, pythonEvents: 1024, latencyFrames: 100, latencyRounds: 3,
-        leaseSamples: 10, containerSamples: 3, scaleSamples: 5, scaleLevels: [1, 10, 30], findLimit: false,
+        leaseSamples: 10, ruleRounds: 4, containerSamples: 3, scaleSamples: 5, scaleLevels: [1, 10, 30], findLimit: false,
         streamingLeases: 10, streamingRounds: 3, burstSizes: [10, 30], burstRounds: 1, sequentialLeases: 10)
 }
