@@ -18,6 +18,9 @@ final class SessionConnection {
     let fd: Int32
     let token: UInt64
     let lease: FractalID
+    /// Its lease's entry while it is open (taken away when it closes), so that an event on it
+    /// needs no lookup by FractalID.
+    var entry: SessionRegistry.LeaseEntry?
     let peer: String
     /// The start of a frame that the last read cut off (at most one frame's bytes).
     var carried: [UInt8] = []
@@ -67,9 +70,13 @@ final class SessionConnection {
         return unread != 0
     }
 
+    /// The loop's clock: CLOCK_MONOTONIC_COARSE, a few milliseconds fine (the kernel's tick),
+    /// which every deadline here (HELLO, idle, accept back-off, error rate, a device's quiet
+    /// delay) can take. It is read on every turn and every read, and it never leaves the vDSO,
+    /// where CLOCK_MONOTONIC becomes a system call on hosts without a usable TSC (VMs).
     static func nowNanoseconds() -> UInt64 {
         var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 

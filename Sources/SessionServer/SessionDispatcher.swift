@@ -147,17 +147,17 @@ final class SessionDispatcher {
 
     /// Serves the device's pending feedback (a program's force-feedback upload waits for it)
     /// and passes rumble and LED changes to the lease's clients, dropped for clients that do
-    /// not read.
-    func serveFeedback(of entry: LeaseEntry, device index: Int) {
+    /// not read. Returns whether there was any to pass on.
+    func serveFeedback(of entry: LeaseEntry, device index: Int) -> Bool {
         let device = entry.lease.devices[index]
         let feedback: [DeviceFeedback]
         do {
             feedback = try device.device.readFeedback()
         } catch {
             logger.debug("lease \(entry.lease.id) \(device.role.rawValue): reading feedback failed: \(error)")
-            return
+            return false
         }
-        guard let wireIndex = UInt8(exactly: index) else { return }
+        guard let wireIndex = UInt8(exactly: index) else { return !feedback.isEmpty }
         for item in feedback {
             registry.statistics.feedbackRead += 1
             logger.debug("lease \(entry.lease.id) \(device.role.rawValue): \(item)")
@@ -171,6 +171,7 @@ final class SessionDispatcher {
                 send(bytes, to: connection, droppable: true, entry: entry)
             }
         }
+        return !feedback.isEmpty
     }
 
     // MARK: Sending and closing
@@ -225,6 +226,7 @@ final class SessionDispatcher {
         }
         // Closing the descriptor also takes it out of the epoll set.
         connection.closeDescriptors()
+        connection.entry = nil
         entry.connections[connection.token] = nil
         registry.registrations[connection.token] = nil
         registry.statistics.connectionsClosed += 1

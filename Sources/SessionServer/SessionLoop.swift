@@ -159,7 +159,7 @@ final class SessionLoop: @unchecked Sendable {
     private func loop() {
         var events = [cfl_epoll_event](repeating: cfl_epoll_event(), count: 64)
         while !(registry.stopping && registry.leases.isEmpty) {
-            let timeout = Self.milliseconds(until: registry.nextDeadline)
+            let timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max))
             let count = events.withUnsafeMutableBufferPointer { cfl_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             turns.add(1, ordering: .releasing)
             guard count >= 0 else {
@@ -167,7 +167,9 @@ final class SessionLoop: @unchecked Sendable {
                 return
             }
             for event in events[..<Int(count)] { handle(event) }
-            if SessionConnection.nowNanoseconds() >= registry.nextDeadline { expire() }
+            let now = SessionConnection.nowNanoseconds()
+            if let first = registry.quietDevices.first, now >= first.until { watchQuietDevices(now: now) }
+            if now >= registry.nextDeadline { expire() }
         }
     }
 
@@ -181,7 +183,7 @@ final class SessionLoop: @unchecked Sendable {
             guard let entry = registry.leases[id] else { return }
             accept(on: entry)
         case .connection(let connection):
-            guard let entry = registry.leases[connection.lease] else { return }
+            guard let entry = connection.entry else { return }
             if event.events & UInt32(CFL_EPOLLOUT) != 0 {
                 if let code = connection.flush() {
                     dispatcher.disconnect(connection, reason: "send: \(String(cString: strerror(code)))", entry: entry)
@@ -192,16 +194,33 @@ final class SessionLoop: @unchecked Sendable {
             if event.events & UInt32(CFL_EPOLLIN | CFL_EPOLLERR | CFL_EPOLLHUP | CFL_EPOLLRDHUP) != 0 {
                 read(connection, entry: entry)
             }
-        case .device(let id, let index, let fd):
+        case .device(let id, let index, _):
             guard let entry = registry.leases[id], entry.lease.devices.indices.contains(index) else { return }
-            let device = entry.lease.devices[index].device
-            dispatcher.serveFeedback(of: entry, device: index)
-            // One-shot: armed again only while the same device still holds the same descriptor,
-            // so a closed device's number, reused by another file, is never watched.
-            if device.fileDescriptor == fd {
-                _ = cfl_epoll_modify(epoll, fd, UInt32(CFL_EPOLLIN) | CFL_EPOLLONESHOT, event.token)
+            if dispatcher.serveFeedback(of: entry, device: index) {
+                rearm(event.token)
+            } else {
+                // Only echoes (EV_MSC) or an answered upload: rest a moment before watching again.
+                let until = SessionConnection.nowNanoseconds() &+ limits.feedbackQuietDelay.nanoseconds
+                registry.quietDevices.append((event.token, until))
             }
         }
+    }
+
+    /// Watches again the devices whose quiet delay is over. They were added in time order (one
+    /// delay for all), so the due ones are a prefix.
+    private func watchQuietDevices(now: UInt64) {
+        let due = registry.quietDevices.prefix { $0.until <= now }.count
+        for device in registry.quietDevices[..<due] { rearm(device.token) }
+        registry.quietDevices.removeFirst(due)
+    }
+
+    /// Watches a device's descriptor again (one-shot), but only while the same device still holds
+    /// the same descriptor, so a closed device's number, reused by another file, is never watched.
+    private func rearm(_ token: UInt64) {
+        guard case .device(let id, let index, let fd)? = registry.registrations[token],
+              let entry = registry.leases[id], entry.lease.devices.indices.contains(index),
+              entry.lease.devices[index].device.fileDescriptor == fd else { return }
+        _ = cfl_epoll_modify(epoll, fd, UInt32(CFL_EPOLLIN) | CFL_EPOLLONESHOT, token)
     }
 
     // MARK: Connections
@@ -247,6 +266,7 @@ final class SessionLoop: @unchecked Sendable {
                 fd: fd, token: token, lease: entry.lease.id, peer: peer,
                 filter: InputFilter(policy: entry.lease.policy, devices: entry.filterDevices),
                 watching: watching, errorBurst: limits.errorBurst)
+            connection.entry = entry
             entry.connections[token] = connection
             registry.registrations[token] = .connection(connection)
             registry.noteDeadline(connection.acceptedAt &+ limits.helloTimeout.nanoseconds)

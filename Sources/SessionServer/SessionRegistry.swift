@@ -62,6 +62,8 @@ final class SessionRegistry {
     /// No deadline (HELLO, idle, accept back-off) falls before this (monotonic ns); the loop
     /// wakes then to look. Deadlines only move later, so this stays a lower bound.
     var nextDeadline: UInt64 = .max
+    /// Devices to watch again once their quiet delay is over (monotonic ns), in that order.
+    var quietDevices: [(token: UInt64, until: UInt64)] = []
     private var lastToken: UInt64 = wakeToken
 
     /// A token never used before: one whose descriptor was closed after epoll_wait returned it

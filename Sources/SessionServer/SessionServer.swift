@@ -41,6 +41,11 @@ public final class SessionServer: Sendable {
         /// (EMFILE, ENFILE): the pending connection stays in the backlog until then, and the
         /// loop sleeps instead of spinning on a listener that stays readable.
         public var acceptBackoff: Duration = .milliseconds(250)
+        /// How long a device's descriptor goes unwatched after a read that found no feedback.
+        /// The kernel queues every EV_MSC written to a uinput device (MSC_SCAN with each key) on
+        /// its descriptor too; watching again at once would wake the loop for each such frame.
+        /// A game's force-feedback request waits at most this long more.
+        public var feedbackQuietDelay: Duration = .milliseconds(2)
 
         public init() {}
     }
