@@ -33,8 +33,8 @@ public final class SessionClient: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Serialises writers, so a frame is never interleaved with another.
-    private let sending = Mutex<Void>(())
+    /// Serialises writers, so a frame is never interleaved with another; holds the send buffer.
+    private let sending = Mutex<[UInt8]>([])
     private let tokens = Atomic<UInt32>(1)
 
     /// Keeps at most this many unread notifications; older ones are dropped.
@@ -83,9 +83,7 @@ public final class SessionClient: Sendable {
     /// written to the device with one write(2): end frames with SYN_REPORT, and keep a frame in
     /// one call. More than `SessionWire.maximumEventsPerFrame` events go as several batches.
     public func send(_ events: [SessionEvent], toDevice device: UInt8) throws(SessionClientError) {
-        var bytes: [UInt8] = []
-        SessionMessage.appendEventsFrames(device: device, events[...], to: &bytes)
-        try write(bytes, operation: "EVENTS")
+        try write(operation: "EVENTS") { SessionMessage.appendEventsFrames(device: device, events[...], to: &$0) }
     }
 
     /// Returns once the daemon has handled every frame sent before (PING answered by PONG).
@@ -167,12 +165,20 @@ public final class SessionClient: Sendable {
     }
 
     private func write(_ bytes: [UInt8], operation: String) throws(SessionClientError) {
+        try write(operation: operation) { $0 += bytes }
+    }
+
+    /// Encodes frames into the connection's send buffer and sends them whole; the buffer is kept
+    /// (up to 1 MiB) so that a client sending batch after batch allocates nothing per batch.
+    private func write(operation: String, encoding encode: (inout [UInt8]) -> Void) throws(SessionClientError) {
         let fd = state.withLock { $0.fd }
         guard fd >= 0 else { throw closed(operation) }
-        try sending.withLock { _ throws(SessionClientError) in
+        try sending.withLock { (buffer: inout [UInt8]) throws(SessionClientError) in
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            encode(&buffer)
             var offset = 0
-            while offset < bytes.count {
-                let sent = bytes.withUnsafeBytes { cfl_send(fd, $0.baseAddress! + offset, $0.count - offset, 0) }
+            while offset < buffer.count {
+                let sent = buffer.withUnsafeBytes { cfl_send(fd, $0.baseAddress! + offset, $0.count - offset, 0) }
                 guard sent >= 0 else { throw failedSend(operation, errno: Int32(-sent)) }
                 offset += sent
             }
