@@ -64,7 +64,9 @@ public enum Daemon {
         defer { console.stop(restoring: !(keepsDevices && manager.counts.leases > 0)) }
 
         let keptListeners = Mutex(passed.listeners)
-        let sessions = try startSessions(manager: manager, logger: logger) { id in
+        var sessionLimits = SessionServer.Limits()
+        sessionLimits.busyPoll = configuration.sessionBusyPoll
+        let sessions = try startSessions(manager: manager, limits: sessionLimits, logger: logger) { id in
             keptListeners.withLock { $0.removeValue(forKey: id) }
         }
         let keeper = DescriptorKeeper(service: service, manager: manager, sessions: sessions, logger: logger)
@@ -179,11 +181,11 @@ public enum Daemon {
     /// Starts the session sockets and has them follow every lease from now on; `keptListener`
     /// gives a lease's listener kept across a restart, if any.
     private static func startSessions(
-        manager: LeaseManager, logger: Logger, keptListener: @escaping @Sendable (FractalID) -> Int32?
+        manager: LeaseManager, limits: SessionServer.Limits, logger: Logger, keptListener: @escaping @Sendable (FractalID) -> Int32?
     ) throws -> SessionServer {
         let sessions: SessionServer
         do {
-            sessions = try SessionServer(logger: logger)
+            sessions = try SessionServer(limits: limits, logger: logger)
         } catch {
             throw DaemonStartError(description: "cannot start the session sockets: \(error)")
         }

@@ -17,6 +17,8 @@ public struct DaemonConfiguration: Sendable {
     public var udevTimeout: Duration = .seconds(10)
     /// Lease creations run at once (`--udev-admissions`); the rest wait their turn in order.
     public var udevAdmissions: Int = LeaseManager.standardConcurrentCreations
+    /// How long the session loop polls after serving a client before it sleeps (`--session-busy-poll`).
+    public var sessionBusyPoll: Duration = .zero
     public var uinputPath: String = "/dev/uinput"
     /// Where each lease's session socket and udev view are made (bound into its containers).
     public var sessionRoot: String = "/run/fractal-agent/sessions"

@@ -158,8 +158,13 @@ final class SessionLoop: @unchecked Sendable {
 
     private func loop() {
         var events = [cfl_epoll_event](repeating: cfl_epoll_event(), count: 64)
+        let busyPoll = limits.busyPoll.nanoseconds
+        var pollUntil: UInt64 = 0
         while !(registry.stopping && registry.leases.isEmpty) {
-            let timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max))
+            var timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max))
+            if busyPoll > 0 && timeout != 0 {
+                if Self.preciseNanoseconds() < pollUntil { timeout = 0 }
+            }
             let count = events.withUnsafeMutableBufferPointer { cfl_epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             turns.add(1, ordering: .releasing)
             guard count >= 0 else {
@@ -167,6 +172,9 @@ final class SessionLoop: @unchecked Sendable {
                 return
             }
             for event in events[..<Int(count)] { handle(event) }
+            if busyPoll > 0, events[..<Int(count)].contains(where: { registry.registrations[$0.token].isConnection }) {
+                pollUntil = Self.preciseNanoseconds() &+ busyPoll
+            }
             let now = SessionConnection.nowNanoseconds()
             if let first = registry.quietDevices.first, now >= first.until { watchQuietDevices(now: now) }
             if now >= registry.nextDeadline { expire() }
@@ -328,6 +336,13 @@ final class SessionLoop: @unchecked Sendable {
     }
 
     // MARK: Deadlines
+
+    /// CLOCK_MONOTONIC, for the busy-poll window only (microseconds matter there).
+    private static func preciseNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
 
     /// epoll_wait's timeout for a deadline: -1 for none, else whole milliseconds, rounded up.
     private static func milliseconds(until deadline: UInt64) -> Int32 {

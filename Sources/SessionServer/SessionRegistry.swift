@@ -77,3 +77,10 @@ final class SessionRegistry {
         nextDeadline = min(nextDeadline, deadline)
     }
 }
+
+extension Optional where Wrapped == SessionRegistry.Registration {
+    /// Whether this is a client connection's registration.
+    var isConnection: Bool {
+        if case .connection? = self { true } else { false }
+    }
+}

@@ -46,6 +46,11 @@ public final class SessionServer: Sendable {
         /// its descriptor too; watching again at once would wake the loop for each such frame.
         /// A game's force-feedback request waits at most this long more.
         public var feedbackQuietDelay: Duration = .milliseconds(2)
+        /// How long the loop keeps polling (epoll with no wait) after a turn that read from a
+        /// client, before it sleeps: a frame that arrives meanwhile is served without the wake-up
+        /// of a sleeping thread, the largest part of a frame's latency through the socket, at
+        /// the price of a CPU kept busy that long after each frame. Zero (the default): never.
+        public var busyPoll: Duration = .zero
 
         public init() {}
     }

@@ -108,6 +108,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
         valueName: "count"))
     var udevAdmissions: Int = DaemonConfiguration().udevAdmissions
 
+    @Option(help: ArgumentHelp(
+        "Microseconds the session loop keeps polling after serving a client before it sleeps (0: never).",
+        discussion: "A frame that arrives within the window is written without waking a sleeping thread, which is most of a frame's latency through a session socket; the loop keeps a CPU busy that long after each frame. For hosts where input latency matters more than a core, e.g. 500.",
+        valueName: "µs"))
+    var sessionBusyPoll: Int = 0
+
     @Option(help: "The uinput node.")
     var uinput: String = DaemonConfiguration().uinputPath
 
@@ -147,6 +153,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         guard (1...1024).contains(maxLeases) else { throw ValidationError("--max-leases must be between 1 and 1024") }
         guard udevTimeout > 0 && udevTimeout <= 600 else { throw ValidationError("--udev-timeout must be between 0 and 600 seconds") }
         guard (1...64).contains(udevAdmissions) else { throw ValidationError("--udev-admissions must be between 1 and 64") }
+        guard (0...10_000).contains(sessionBusyPoll) else { throw ValidationError("--session-busy-poll must be between 0 and 10000 microseconds") }
         guard sessionDir.hasPrefix("/") else { throw ValidationError("--session-dir \(sessionDir) must be an absolute path") }
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
@@ -184,6 +191,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.maximumLeases = maxLeases
         configuration.udevTimeout = .milliseconds(Int64(udevTimeout * 1000))
         configuration.udevAdmissions = udevAdmissions
+        configuration.sessionBusyPoll = .microseconds(sessionBusyPoll)
         configuration.uinputPath = uinput
         configuration.sessionRoot = sessionDir
         configuration.releaseOnExit = releaseOnExit

@@ -75,6 +75,22 @@ import Testing
         #expect(fixture.server.statistics.batchesWritten == 2)
     }
 
+    @Test func aBusyPollingLoopServesFramesAndThenSleeps() throws {
+        var limits = SessionServer.Limits()
+        limits.busyPoll = .milliseconds(5)
+        let fixture = try Fixture(limits: limits)
+        let client = try fixture.client()
+        for step in 0..<50 {
+            try client.send([SessionEvent(type: UInt16(EV_REL), code: UInt16(REL_X), value: Int32(step)), .syn()], toDevice: 1)
+        }
+        try client.ping()
+        #expect(fixture.devices[1].written.count == 50)
+        // Past the window the loop sleeps in epoll_wait again: it still answers at once.
+        usleep(50_000)
+        #expect(fixture.server.isResponsive(within: .seconds(5)))
+        try client.ping()
+    }
+
     @Test func framesCutAtEveryByteArriveWholeAndInOrder() throws {
         let fixture = try Fixture()
         let raw = try RawConnection(fixture.socketPath)
@@ -352,6 +368,13 @@ import Testing
         fixture.devices[0].queueFeedback([.led(code: UInt16(LED_CAPSL), on: false)])
         #expect(try client.nextNotification(timeout: .seconds(5)) == .led(device: 0, code: UInt16(LED_CAPSL), on: false))
 
+        // A read that finds only echoes (EV_MSC) rests the device a moment; what comes next is
+        // still served.
+        fixture.devices[0].queueFeedback([])
+        usleep(50_000)
+        fixture.devices[0].queueFeedback([.led(code: UInt16(LED_SCROLLL), on: true)])
+        #expect(try client.nextNotification(timeout: .seconds(5)) == .led(device: 0, code: UInt16(LED_SCROLLL), on: true))
+
         // A client that never reads: notifications are dropped, nothing blocks or grows.
         let silent = try fixture.client()
         fixture.devices[0].queueFeedback(Array(repeating: .led(code: UInt16(LED_NUML), on: true), count: 100_000))
@@ -359,7 +382,7 @@ import Testing
         try client.send([Self.key(KEY_B, 1), .syn()], toDevice: 0)
         #expect(fixture.devices[0].wait { $0.count == 2 })
         #expect(fixture.server.statistics.notificationsDropped > 0)
-        #expect(fixture.server.statistics.feedbackRead == 100_004)
+        #expect(fixture.server.statistics.feedbackRead == 100_005)
     }
 
     @Test func aFailedWriteIsReportedAndTheConnectionStays() throws {
