@@ -116,4 +116,33 @@ import Testing
         _ = try await client.releaseLease(lease.id.rawValue, keepDirectories: false)
         daemon.stop()
     }
+    /// The rules import the file their device's phys names. Whoever else can make uinput devices
+    /// (root, a `trusted` session recreating its device) chooses the phys: one that steps out of
+    /// the daemon's directory must import nothing, or udevd would read a host file of the
+    /// attacker's choosing into the device's properties.
+    @Test func aPhysThatStepsOutOfThePropertyDirectoryImportsNothing() throws {
+        try requireVM()
+        try installUdevRules()
+        let planted = "/tmp/fractal-planted"
+        try FileManager.default.createDirectory(atPath: planted + "/x", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: planted) }
+        try Data("FRACTAL_ID=stolen\nID_SEAT=seat0\n".utf8).write(to: URL(filePath: planted + "/keyboard"))
+        try Data("FRACTAL_ID=stolen\nID_SEAT=seat0\n".utf8).write(to: URL(filePath: planted + "/x/keyboard"))
+        // As on a host whose daemon has made a lease: the kernel resolves ".." only through
+        // directories that exist.
+        let properties = "/run/fractal-agent/udev/fractal/x"
+        try FileManager.default.createDirectory(atPath: properties, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: properties) }
+        // The rules import <directory>/<phys>, <directory> being /run/fractal-agent/udev: four steps up is /.
+        for phys in ["fractal/../../../../tmp/fractal-planted/keyboard", "fractal/x/../../../../../tmp/fractal-planted/x/keyboard"] {
+            let device = try UInputDevice(profile: .keyboard, phys: phys)
+            defer { device.close() }
+            _ = try runTool(["udevadm", "settle", "--timeout=30"])
+            let (status, output) = try runTool(["udevadm", "info", "--query=property", "/sys/class/input/\(device.sysname)"])
+            #expect(status == 0, "\(output)")
+            #expect(!output.contains("stolen"), "\(phys): \(output)")
+            #expect(!output.contains("ID_SEAT=seat0"), "\(phys): \(output)")
+            #expect(!FileManager.default.fileExists(atPath: "/dev/input/by-fractal-id/stolen"))
+        }
+    }
 }
