@@ -89,7 +89,8 @@ final class SessionDispatcher {
         let before = connection.filter.modifiers
         let verdict = connection.filter.filter(batch, device: index, elsewhere: entry.elsewhere(than: before))
         entry.track(before, connection.filter.modifiers)
-        registry.statistics.drops.add(verdict.drops)
+        // Most batches drop nothing: the counts are only added up when something was dropped.
+        if verdict.firstDropped != nil || verdict.refused != nil { registry.statistics.drops.add(verdict.drops) }
         if let refused = verdict.refused {
             if refused == .noSuchDevice {
                 return report(.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))", to: connection, entry: entry)
@@ -106,7 +107,7 @@ final class SessionDispatcher {
                 if !report(.writeFailed, "\(error)", to: connection, entry: entry) { return false }
             }
         }
-        if verdict.drops.total > 0, let reason = verdict.drops.main {
+        if verdict.firstDropped != nil, let reason = verdict.drops.main {
             let code: SessionErrorCode = reason == .capability ? .capabilityRefused : .filtered
             return report(code, "dropped \(verdict.drops.total) event(s) for device \(index): \(reason.rawValue)\(verdict.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, entry: entry)
         }

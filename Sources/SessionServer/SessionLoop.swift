@@ -332,6 +332,9 @@ final class SessionLoop: @unchecked Sendable {
             if offset < available.count {
                 connection.carried = [UInt8](UnsafeRawBufferPointer(rebasing: available[offset...]))
             }
+            // A short read drained the socket: epoll (level-triggered) says when more comes, so
+            // no read is spent on EAGAIN.
+            if got < wanted { return }
         }
     }
 
