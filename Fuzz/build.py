@@ -28,11 +28,11 @@ OPTIMIZE = ["-O", "-wmo", "-gline-tables-only", "-swift-version", "6"]
 # other packages' code linked from the debug build.
 TARGETS = {
     "session-codec": ("Fuzz/SessionCodec.swift", ["FractalSessionProtocol"], False),
-    "task-definition": ("Fuzz/TaskDefinition.swift", ["DeviceManager", "Agent"], True),
-    "api-bodies": ("Fuzz/APIBodies.swift", ["DeviceManager", "Agent", "FractalAPI"], True),
+    "task-definition": ("Fuzz/TaskDefinition.swift", ["FractalSystem", "DeviceManager", "FractalAPI", "Agent"], True),
+    "api-bodies": ("Fuzz/APIBodies.swift", ["FractalSystem", "DeviceManager", "FractalAPI", "Agent"], True),
 }
 # The debug product whose link line holds every dependency of the modules above.
-LINK_PRODUCT = "devicectl"
+LINK_PRODUCT = "fractal-agent"
 
 
 def fail(message):
@@ -102,7 +102,8 @@ def first_party_swift_modules():
             directory = os.path.join(ROOT, base, name)
             for _, _, files in os.walk(directory):
                 if any(f.endswith(".swift") for f in files):
-                    modules.add(name)
+                    # SwiftPM names an executable's module with '_' for '-' (fractal_agent.build).
+                    modules.update({name, name.replace("-", "_")})
                     break
     return modules
 
