@@ -1,5 +1,6 @@
 import DeviceManager
 import FractalSessionProtocol
+import FractalSystem
 import Prometheus
 import SessionServer
 import Synchronization
@@ -87,12 +88,8 @@ final class DaemonMetrics: Sendable {
         // With lease_admissions_total, the mean wait; its rate, the time creations spend queued.
         let waited = registry.makeCounter(
             descriptor: .init(namespace: "fractal", metricName: "lease_queue_wait_seconds", unitName: "total", helpText: "Time admitted lease creations spent waiting for their turn, summed"), labels: [])
-        let seconds = Self.seconds(now.waited - before.waited)
+        let seconds = (now.waited - before.waited).fractionalSeconds
         if seconds > 0 { waited.increment(by: seconds) }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     // MARK: Session sockets (fractal_session_*)

@@ -74,9 +74,9 @@ final class SessionConnection {
     /// which every deadline here (HELLO, idle, accept back-off, error rate, a device's quiet
     /// delay) can take. It is read on every turn and every read, and it never leaves the vDSO,
     /// where CLOCK_MONOTONIC becomes a system call on hosts without a usable TSC (VMs).
-    static func nowNanoseconds() -> UInt64 {
+    static func nowNanoseconds(clock: clockid_t = CLOCK_MONOTONIC_COARSE) -> UInt64 {
         var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
+        clock_gettime(clock, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 

@@ -3,6 +3,7 @@ import CUInput
 import DeviceManager
 import Foundation
 import FractalSessionProtocol
+import FractalSystem
 import Logging
 
 /// What the loop does with each whole frame a client sent, and with each device's feedback: the
@@ -62,7 +63,7 @@ final class SessionDispatcher {
                 return false
             }
             connection.greeted = true
-            registry.noteDeadline(connection.lastFrameAt &+ limits.idleTimeout.nanoseconds)
+            registry.noteDeadline(connection.lastFrameAt &+ limits.idleTimeout.wholeNanoseconds)
             return send(SessionMessage.welcome(.current, manifest: entry.manifest).encoded(), to: connection, entry: entry)
         }
         switch message {
@@ -275,13 +276,5 @@ final class SessionDispatcher {
 extension InputFilter.DropCounts {
     mutating func add(_ other: InputFilter.DropCounts) {
         for reason in InputFilter.DropReason.allCases { self[reason] += other[reason] }
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, for deadlines on the monotonic clock.
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds)) / 1_000_000_000
     }
 }

@@ -2,6 +2,7 @@ import CFractalLinux
 import DeviceManager
 import Foundation
 import FractalSessionProtocol
+import FractalSystem
 import Logging
 import Synchronization
 
@@ -110,7 +111,7 @@ final class SessionLoop: @unchecked Sendable {
         }
         guard queued else { return true }
         _ = cfl_eventfd_signal(wake)
-        return answered.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
+        return answered.wait(timeout: .now() + .nanoseconds(Int(timeout.wholeNanoseconds))) == .success
     }
 
     private func runCommands() {
@@ -158,7 +159,7 @@ final class SessionLoop: @unchecked Sendable {
 
     private func loop() {
         var events = [cfl_epoll_event](repeating: cfl_epoll_event(), count: 64)
-        let busyPoll = limits.busyPoll.nanoseconds
+        let busyPoll = limits.busyPoll.wholeNanoseconds
         var pollUntil: UInt64 = 0
         while !(registry.stopping && registry.leases.isEmpty) {
             var timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max))
@@ -208,7 +209,7 @@ final class SessionLoop: @unchecked Sendable {
                 rearm(event.token)
             } else {
                 // Only echoes (EV_MSC) or an answered upload: rest a moment before watching again.
-                let until = SessionConnection.nowNanoseconds() &+ limits.feedbackQuietDelay.nanoseconds
+                let until = SessionConnection.nowNanoseconds() &+ limits.feedbackQuietDelay.wholeNanoseconds
                 registry.quietDevices.append((event.token, until))
             }
         }
@@ -240,7 +241,7 @@ final class SessionLoop: @unchecked Sendable {
                 if -fd == EMFILE || -fd == ENFILE {
                     // Level-triggered: the listener stays readable, so stop watching it for a
                     // while rather than spin; the client waits in the backlog.
-                    let until = SessionConnection.nowNanoseconds() + limits.acceptBackoff.nanoseconds
+                    let until = SessionConnection.nowNanoseconds() + limits.acceptBackoff.wholeNanoseconds
                     entry.acceptPausedUntil = until
                     _ = cfl_epoll_modify(epoll, entry.listener, 0, entry.listenerToken)
                     registry.noteDeadline(until)
@@ -277,7 +278,7 @@ final class SessionLoop: @unchecked Sendable {
             connection.entry = entry
             entry.connections[token] = connection
             registry.registrations[token] = .connection(connection)
-            registry.noteDeadline(connection.acceptedAt &+ limits.helloTimeout.nanoseconds)
+            registry.noteDeadline(connection.acceptedAt &+ limits.helloTimeout.wholeNanoseconds)
             registry.statistics.connectionsAccepted += 1
             registry.statistics.connectionsOpen += 1
             logger.debug("session \(entry.lease.id): connection from \(peer)")
@@ -342,9 +343,7 @@ final class SessionLoop: @unchecked Sendable {
 
     /// CLOCK_MONOTONIC, for the busy-poll window only (microseconds matter there).
     private static func preciseNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        SessionConnection.nowNanoseconds(clock: CLOCK_MONOTONIC)
     }
 
     /// epoll_wait's timeout for a deadline: -1 for none, else whole milliseconds, rounded up.
@@ -359,8 +358,8 @@ final class SessionLoop: @unchecked Sendable {
     /// finds the next deadline.
     private func expire() {
         let now = SessionConnection.nowNanoseconds()
-        let hello = limits.helloTimeout.nanoseconds
-        let idle = limits.idleTimeout.nanoseconds
+        let hello = limits.helloTimeout.wholeNanoseconds
+        let idle = limits.idleTimeout.wholeNanoseconds
         var next = UInt64.max
         for entry in Array(registry.leases.values) {
             if let until = entry.acceptPausedUntil {

@@ -384,8 +384,7 @@ public final class DockerClient: Sendable {
         do {
             let response: HTTPClientResponse
             if let timeout {
-                let (seconds, attoseconds) = timeout.components
-                response = try await http.execute(request, timeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.wholeNanoseconds)))
             } else {
                 response = try await http.execute(request, deadline: .distantFuture)
             }

@@ -205,24 +205,11 @@ public struct InputFilter: Sendable {
     }
 
     /// Filters one batch for the device at `index`, as `filter(_:device:elsewhere:)` on a batch
-    /// does, returning the events to write.
+    /// does (the same pass, on a copy), returning the events to write.
     public mutating func filter(_ events: [InputEvent], device index: Int, elsewhere: Modifiers = .none) -> Outcome {
-        var outcome = Outcome(events: [], drops: DropCounts(), refused: nil, firstDropped: nil)
-        if let refused = refusal(ofDevice: index) {
-            outcome.refused = refused
-            outcome.drops[refused] = events.count
-            return outcome
-        }
-        outcome.events.reserveCapacity(events.count)
-        for event in events {
-            if let reason = dropReason(event, device: index, elsewhere: elsewhere) {
-                outcome.drops[reason] += 1
-                if outcome.firstDropped == nil { outcome.firstDropped = event }
-            } else {
-                outcome.events.append(event)
-            }
-        }
-        return outcome
+        let batch = InputEventBatch(events)
+        let verdict = filter(batch, device: index, elsewhere: elsewhere)
+        return Outcome(events: batch.events, drops: verdict.drops, refused: verdict.refused, firstDropped: verdict.firstDropped)
     }
 
     /// Why every event to the device at `index` is refused, if it is.

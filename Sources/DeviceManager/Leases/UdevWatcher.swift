@@ -1,5 +1,6 @@
 import CLibUdev
 import Foundation
+import FractalSystem
 
 /// Waits until udevd has processed a set of devices, so a lease is handed out only when its
 /// rules have run and its symlinks exist (the original slept a fixed 200 ms per device instead).
@@ -52,10 +53,10 @@ final class UdevWatcher {
         while !pending.isEmpty {
             let left = deadline.remaining()
             guard left > .zero else {
-                throw .udevTimeout(id, pending: pending.sorted(), seconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+                throw .udevTimeout(id, pending: pending.sorted(), seconds: timeout.fractionalSeconds)
             }
             var pollFD = pollfd(fd: monitorFD, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(min(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1, 1000))
+            let milliseconds = Int32(min(left.wholeNanoseconds / 1_000_000 + 1, 1000))
             let ready = poll(&pollFD, 1, milliseconds)
             if ready < 0 && errno != EINTR { throw .udev(operation: "poll", errno: errno) }
             if ready > 0 {
