@@ -22,6 +22,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         // /etc/fractal-agent/agent.toml: TOML 1.0 through toml++.
         .package(url: "https://github.com/LebJe/TOMLKit", .upToNextMinor(from: "0.6.0")),
+        // The kubelet's device-plugin and PodResources APIs: gRPC over unix sockets (--kubelet).
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries from Debian's libevdev-dev and libudev-dev, found through pkg-config.
@@ -89,6 +94,17 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The kubelet's v1beta1 device-plugin and v1 PodResources APIs, generated from upstream's
+        // protos by scripts/gen-kubelet-api and committed (CI never generates); Protos/ is its input.
+        .target(
+            name: "KubeletAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Protos"]
         ),
         // devicectl's side of the socket: the API's vocabulary, not the agent's Docker and ECS code.
         .target(
