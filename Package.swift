@@ -144,7 +144,7 @@ let package = Package(
             path: "bench/Sources/fractal-bench"
         ),
         // Pure logic; runs on any host.
-        .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion"]),
+        .testTarget(name: "DeviceManagerTests", dependencies: ["DeviceManager", "FractalVersion", "FractalSystem"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "FractalSystemTests", dependencies: ["FractalSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "FractalDaemonTests", dependencies: ["FractalDaemon", "fractal-agent"]),

@@ -84,10 +84,14 @@ public struct LeaseResponse: Codable, Sendable {
     public var session: SessionPaths?
     /// `docker run` flags that hand exactly this lease's nodes and directories to a container.
     public var dockerRunFlags: [String]
+    /// The CDI device an engine takes for this lease (`podman run --device fractal.dev/input=<id>`),
+    /// when the daemon writes CDI specs and the lease is active.
+    public var cdiDevice: String?
     /// For a `release-failed` lease: what its release left behind, and why (paths and errors).
     public var releaseProblem: String?
 
-    public init(_ lease: Lease) {
+    /// - Parameter cdi: whether the daemon writes CDI specs (`--cdi-dir`).
+    public init(_ lease: Lease, cdi: Bool = false) {
         id = lease.id
         state = lease.state
         owner = lease.owner
@@ -98,30 +102,9 @@ public struct LeaseResponse: Codable, Sendable {
         directories = lease.directories
         policy = lease.policy
         session = lease.session
-        dockerRunFlags = Self.dockerRunFlags(for: lease)
+        dockerRunFlags = ContainerGrant(lease: lease).dockerRunFlags
+        cdiDevice = cdi && lease.state == .active ? CDISpec.qualifiedName(of: lease.id) : nil
         releaseProblem = lease.releaseProblem
-    }
-
-    /// `--device NODE:NODE:rwm` for every plugged node, `--device-cgroup-rule` for unplugged ones
-    /// (hot-plug slots), `-v DIR:DIR` for every directory, the session socket and udev view, and the ID.
-    public static func dockerRunFlags(for lease: Lease) -> [String] {
-        var flags: [String] = []
-        for device in lease.devices {
-            for node in device.nodes {
-                flags += device.plugged
-                    ? ["--device", "\(node.path):\(node.path):rwm"]
-                    : ["--device-cgroup-rule", "c \(node.major):\(node.minor) rwm"]
-            }
-        }
-        for directory in lease.directories { flags += ["-v", "\(directory.path):\(directory.path)"] }
-        if let session = lease.session {
-            flags += [
-                "-v", "\(session.socketDirectory):/run/fractal:ro", "-v", "\(session.udevDirectory):/run/udev:ro",
-                "-e", "FRACTAL_SESSION_SOCKET=/run/fractal/input.sock",
-            ]
-        }
-        flags += ["-e", "FRACTAL_ID=\(lease.id)", "--label", "fractal.id=\(lease.id)"]
-        return flags
     }
 }
 

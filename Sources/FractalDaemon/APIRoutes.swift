@@ -17,6 +17,11 @@ struct APIRoutes: Sendable {
     /// Request bodies larger than this are refused: no request of this API comes near it.
     static let maximumBodyBytes = 1 << 20
 
+    /// A lease as the API reports it, naming its CDI device when the daemon writes specs.
+    private func response(_ lease: Lease) -> LeaseResponse {
+        LeaseResponse(lease, cdi: manager.configuration.cdiDirectory != nil)
+    }
+
     func register(on router: Router<APIRequestContext>) {
         router.get("/_ping") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
         router.get("/metrics") { _, _ in
@@ -28,7 +33,7 @@ struct APIRoutes: Sendable {
             json(VersionResponse(version: fractalVersion, gitHash: fractalGitHash))
         }
         router.get("/v1/leases") { _, _ in
-            json(manager.leases().map(LeaseResponse.init))
+            json(manager.leases().map(response))
         }
         router.post("/v1/leases") { request, context in
             await handle("create lease") {
@@ -40,13 +45,13 @@ struct APIRoutes: Sendable {
                 metrics.leaseCreateSeconds.record(clock.now - start)
                 metrics.leasesCreated.increment()
                 logger.info("lease \(lease.id) created: \(lease.devices.map(\.role.rawValue).joined(separator: ",")) \(lease.nodes.map(\.path).joined(separator: " "))")
-                return json(LeaseResponse(lease), status: .created)
+                return json(response(lease), status: .created)
             }
         }
         router.get("/v1/leases/:id") { _, context in
             await handle("inspect lease") {
                 let id = try fractalID(context)
-                return json(LeaseResponse(try manager.lease(id)))
+                return json(response(try manager.lease(id)))
             }
         }
         router.delete("/v1/leases/:id") { request, context in
@@ -71,7 +76,7 @@ struct APIRoutes: Sendable {
                 let lease = try await runBlocking { try manager.plug(id, role: role, creatingIfMissing: !fixed) }
                 metrics.devicesPlugged.increment()
                 logger.info("lease \(id): \(role.rawValue) plugged in")
-                return json(LeaseResponse(lease))
+                return json(response(lease))
             }
         }
         router.delete("/v1/leases/:id/devices/:role") { _, context in
@@ -83,7 +88,7 @@ struct APIRoutes: Sendable {
                 let lease = try await runBlocking { try manager.unplug(id, role: role, destroying: !fixed) }
                 metrics.devicesUnplugged.increment()
                 logger.info("lease \(id): \(role.rawValue) unplugged")
-                return json(LeaseResponse(lease))
+                return json(response(lease))
             }
         }
         router.post("/v1/leases/:id/events") { request, context in
@@ -223,9 +228,9 @@ struct APIRoutes: Sendable {
             // Missing udev rules: the host cannot hand out devices safely until the operator installs them.
             case .limitReached, .udevRulesMissing, .queueFull: status = .serviceUnavailable
             case .device(_, let cause as UInputError) where cause.code == .inputMinorsExhausted: status = .serviceUnavailable
-            case .duplicateRole, .empty, .unknownRole, .directory: status = .badRequest
+            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName: status = .badRequest
             case .udevTimeout: status = .gatewayTimeout
-            case .device, .udev, .store, .write, .releaseIncomplete: status = .internalServerError
+            case .device, .udev, .store, .write, .releaseIncomplete, .cdiSpec: status = .internalServerError
             }
             return (status, error.description)
         default:

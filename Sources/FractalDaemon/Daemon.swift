@@ -4,6 +4,7 @@ import FractalAPI
 import FractalSystem
 import Foundation
 import Hummingbird
+import KubeletPlugin
 import Logging
 import ServiceLifecycle
 import SessionServer
@@ -41,7 +42,8 @@ public enum Daemon {
                     stateDirectory: configuration.stateDirectory, allowedRoots: configuration.allowedRoots,
                     maximumLeases: configuration.maximumLeases, udevTimeout: configuration.udevTimeout,
                     uinputPath: configuration.uinputPath, sessionRoot: configuration.sessionRoot,
-                    directoryLimits: configuration.directoryLimits, concurrentCreations: configuration.udevAdmissions),
+                    directoryLimits: configuration.directoryLimits, concurrentCreations: configuration.udevAdmissions,
+                    cdiDirectory: configuration.cdiDirectory),
                 logger: logger)
             // Under systemd the store keeps devices across restarts: adopt what it passed back.
             report = try manager.reconcile(adopting: service.isPresent ? passed.devices : nil)
@@ -51,6 +53,12 @@ public enum Daemon {
         }
         claimed.formUnion(report.adoptedDescriptors)
         logger.info("\(report)")
+        if let cdi = configuration.cdiDirectory {
+            // Said now, not only when the first lease fails on it.
+            do { try CDISpecDirectory(path: cdi).checkWritable() } catch {
+                logger.error("\(error): every lease will fail until the CDI spec directory is usable (or --cdi-dir none)")
+            }
+        }
         if !passed.all.isEmpty {
             logger.info("systemd passed back \(passed.all.count) descriptor(s); \(report.adoptedDescriptors.count) adopted with \(report.adopted.count) lease(s)")
         }
@@ -89,6 +97,12 @@ public enum Daemon {
         let routes = APIRoutes(manager: manager, tasks: tasks, metrics: metrics, logger: logger)
         routes.register(on: router)
         routes.registerTasks(on: router)
+        // --kubelet: in the group, so that it stops with the API while every device still exists.
+        let kubelet = configuration.kubelet.map { settings in
+            var settings = settings
+            settings.cdiNames = configuration.cdiDirectory != nil
+            return KubeletPlugin(configuration: settings, manager: manager, logger: logger)
+        }
         let socketPath = configuration.socketPath
         let publishFailure = Mutex<DaemonStartError?>(nil)
         let application = Application(
@@ -101,7 +115,7 @@ public enum Daemon {
                 ServiceWatchdog(
                     service: service, manager: manager, sessions: sessions, keeper: keeper,
                     taskCount: { tasks.count }, logger: logger),
-            ],
+            ] + (kubelet.map { [$0] } ?? []),
             onServerRunning: { _ in
                 do throws(DaemonStartError) {
                     try socket.publish()
@@ -166,6 +180,14 @@ public enum Daemon {
                 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             } catch {
                 throw DaemonStartError(description: "cannot create the default lease root \(root): \(error)")
+            }
+        }
+        // CDI's own runtime directory: engines read it whether or not it existed before us.
+        if let cdi = configuration.cdiDirectory, cdi == defaults.cdiDirectory {
+            do {
+                try FileManager.default.createDirectory(atPath: cdi, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            } catch {
+                throw DaemonStartError(description: "cannot create the CDI spec directory \(cdi): \(error)")
             }
         }
         let socketDirectory = (configuration.socketPath as NSString).deletingLastPathComponent

@@ -1,6 +1,7 @@
 import Agent
 import DeviceManager
 import FractalAPI
+import KubeletPlugin
 
 /// Everything the daemon is told at start.
 public struct DaemonConfiguration: Sendable {
@@ -22,6 +23,8 @@ public struct DaemonConfiguration: Sendable {
     public var uinputPath: String = "/dev/uinput"
     /// Where each lease's session socket and udev view are made (bound into its containers).
     public var sessionRoot: String = "/run/fractal-agent/sessions"
+    /// Where each active lease's CDI spec is written (`--cdi-dir`); none when nil.
+    public var cdiDirectory: String? = CDISpecDirectory.standardPath
     /// The Docker Engine's socket, for tasks.
     public var dockerSocketPath: String = "/var/run/docker.sock"
     /// The size and inode caps of every lease's tmpfs directory (`--directory-size` and the like).
@@ -40,15 +43,18 @@ public struct DaemonConfiguration: Sendable {
     /// Whether the host's text consoles' keyboards are switched off while a session keyboard
     /// lives (`ConsoleKeyboardGuard`).
     public var consoleKeyboard: ConsoleKeyboardMode = .off
+    /// The Kubernetes device plugin (`--kubelet` and its options); off when nil.
+    public var kubelet: KubeletConfiguration?
 
     public init() {}
 
-    /// What task definitions may ask of this host; no bind may show this daemon's own files or Docker's socket.
+    /// What task definitions may ask of this host; no bind may show this daemon's own files, Docker's
+    /// socket, or the CDI specs (a spec written there grants devices to the next container that names it).
     public var taskPolicy: TaskPolicy {
         TaskPolicy(
             allowedRoots: allowedRoots, allowedHostPaths: allowedHostPaths, allowedCapabilities: allowedCapabilities,
             allowedDevices: allowedDevices, allowsDockerVolumeOptions: allowDockerVolumeOptions,
-            reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath])
+            reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath] + (cdiDirectory.map { [$0] } ?? []))
     }
 }
 
@@ -57,3 +63,6 @@ public typealias ConsoleKeyboardMode = ConsoleKeyboardGuard.Mode
 
 /// `fractal-agent --directory-size` and the like: the caps of lease directories.
 public typealias DaemonDirectoryLimits = DirectoryLimits
+
+/// `fractal-agent --kubelet` and its options.
+public typealias KubeletConfiguration = KubeletPlugin.Configuration

@@ -101,10 +101,16 @@ struct Create: AsyncParsableCommand {
         valueName: "gamepad"))
     var hotplug: String?
 
+    @Flag(help: ArgumentHelp(
+        "Print only the lease's CDI device name, for a CDI-aware engine's --device.",
+        discussion: "e.g. podman run --device \"$(devicectl create --cdi)\" ...: the daemon writes the lease's CDI spec (fractal-agent --cdi-dir)."))
+    var cdi = false
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
+        if cdi && json { throw ValidationError("--cdi and --json: choose one") }
         if let policy, InputPolicy(rawValue: policy) == nil {
             throw ValidationError("unknown policy '\(policy)'; known policies: \(InputPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -126,7 +132,19 @@ struct Create: AsyncParsableCommand {
             note: note, policy: policy,
             hotplug: hotplug.map { $0.split(separator: ",").map(String.init) })
         let lease = try await connection.withClient { try await $0.createLease(body) }
-        if json { try printJSON(lease) } else { print(LeaseText.describe(lease)) }
+        if cdi {
+            guard let name = lease.cdiDevice else {
+                // Nothing half-made: the lease is of no use to the caller without its CDI name.
+                _ = try? await connection.withClient { try await $0.releaseLease(lease.id.rawValue, keepDirectories: false) }
+                printError("devicectl: the daemon writes no CDI specs (it was started with --cdi-dir none); lease \(lease.id) released again")
+                throw ExitCode(1)
+            }
+            print(name)
+        } else if json {
+            try printJSON(lease)
+        } else {
+            print(LeaseText.describe(lease))
+        }
     }
 }
 

@@ -20,6 +20,7 @@ enum LeaseText {
         if lease.state == .active {
             lines.append("docker run flags:")
             lines.append("  " + shellJoin(lease.dockerRunFlags))
+            if let cdi = lease.cdiDevice { lines.append("CDI device (podman, CRI-O, containerd, Docker 25+): --device \(cdi)") }
         } else if lease.state == .devicesLost {
             lines.append("its devices ended with an earlier fractal-agent process; release it with: devicectl release \(lease.id)")
         } else if lease.state == .releaseFailed {

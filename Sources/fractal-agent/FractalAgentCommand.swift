@@ -120,6 +120,12 @@ struct FractalAgentCommand: AsyncParsableCommand {
     @Option(help: "Where each lease's session socket and udev view are made, to be bound into its containers (one daemon per directory; strays are removed at start).")
     var sessionDir: String = DaemonConfiguration().sessionRoot
 
+    @Option(help: ArgumentHelp(
+        "Where each active lease's CDI spec is written, for CDI-aware engines; none: no specs.",
+        discussion: "Podman, CRI-O, containerd 1.7+ and Docker 25+ read /var/run/cdi: `podman run --device fractal.dev/input=<FractalID>` gets exactly the lease's nodes, directories and session socket. The default directory is made when missing; one named here must exist, and a lease fails naming it when it cannot be written.",
+        valueName: "dir|none"))
+    var cdiDir: String = DaemonConfiguration().cdiDirectory ?? "none"
+
     @Option(help: "The Docker Engine's socket, for tasks (POST /v1/tasks).")
     var dockerSocket: String = DaemonConfiguration().dockerSocketPath
 
@@ -131,6 +137,25 @@ struct FractalAgentCommand: AsyncParsableCommand {
         discussion: "The kernel feeds every keyboard, session keyboards included, to the text console in front: a session could type into tty1's login prompt or switch VTs with Alt+Fn. 'off' (the default) switches the keyboard of the VT in front and of every VT in use off (K_OFF, as a compositor does) while any lease has a keyboard, and restores it afterwards. 'keep' leaves the consoles alone: only for hosts whose consoles nobody can reach.",
         valueName: "off|keep"))
     var consoleKeyboard: ConsoleKeyboardMode = .off
+
+    @Flag(help: ArgumentHelp(
+        "Serve the kubelet as a device plugin: resources fractal.dev/input and fractal.dev/input-gamepad.",
+        discussion: "Each pool's slots are registered with the kubelet in --kubelet-dir; Allocate makes a lease per slot (keyboard, mouse and tablet; the gamepad pool adds a gamepad) and answers its CDI name and the same nodes, mounts and environment spelled out; a slot's lease is released once the kubelet's PodResources no longer lists it. A kubelet that is absent or restarts is waited for. See docs/KUBERNETES.md."))
+    var kubelet = false
+
+    @Option(help: ArgumentHelp("The kubelet's device-plugin directory: its kubelet.sock, and the plugin's endpoint sockets.", valueName: "dir"))
+    var kubeletDir: String = KubeletConfiguration(slotsPerPool: 0).directory
+
+    @Option(help: ArgumentHelp("The kubelet's PodResources socket, polled to learn which slots pods still hold.", valueName: "path"))
+    var podResourcesSocket: String = KubeletConfiguration(slotsPerPool: 0).podResourcesSocket
+
+    @Option(help: ArgumentHelp("Slots advertised per pool (default: --max-leases).", valueName: "count"))
+    var kubeSlots: Int?
+
+    @Option(help: ArgumentHelp(
+        "Seconds between PodResources polls; a slot's lease is released at the first poll that finds no pod holding it.",
+        valueName: "seconds"))
+    var kubePoll: Double = KubeletConfiguration(slotsPerPool: 0).pollInterval / .seconds(1)
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -155,8 +180,14 @@ struct FractalAgentCommand: AsyncParsableCommand {
         guard (1...64).contains(udevAdmissions) else { throw ValidationError("--udev-admissions must be between 1 and 64") }
         guard (0...10_000).contains(sessionBusyPoll) else { throw ValidationError("--session-busy-poll must be between 0 and 10000 microseconds") }
         guard sessionDir.hasPrefix("/") else { throw ValidationError("--session-dir \(sessionDir) must be an absolute path") }
+        guard cdiDir == "none" || cdiDir.hasPrefix("/") else { throw ValidationError("--cdi-dir \(cdiDir) must be an absolute path, or none") }
         for root in allowedRoots where !root.hasPrefix("/") {
             throw ValidationError("--allowed-root \(root) must be an absolute path")
+        }
+        if let kubeSlots, !(1...1024).contains(kubeSlots) { throw ValidationError("--kube-slots must be between 1 and 1024") }
+        guard kubePoll >= 0.1 && kubePoll <= 3600 else { throw ValidationError("--kube-poll must be between 0.1 and 3600 seconds") }
+        for (flag, path) in [("--kubelet-dir", kubeletDir), ("--pod-resources-socket", podResourcesSocket)] where !path.hasPrefix("/") {
+            throw ValidationError("\(flag) \(path) must be an absolute path")
         }
         if let problem = try directoryLimits().problem { throw ValidationError("--directory-*: \(problem)") }
         for (flag, paths) in [("--allow-host-path", allowHostPaths), ("--allow-device", allowDevices)] {
@@ -194,6 +225,7 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.sessionBusyPoll = .microseconds(sessionBusyPoll)
         configuration.uinputPath = uinput
         configuration.sessionRoot = sessionDir
+        configuration.cdiDirectory = cdiDir == "none" ? nil : cdiDir
         configuration.releaseOnExit = releaseOnExit
         configuration.directoryLimits = try directoryLimits()
         configuration.allowedHostPaths = allowHostPaths
@@ -201,6 +233,13 @@ struct FractalAgentCommand: AsyncParsableCommand {
         configuration.allowedDevices = allowDevices
         configuration.allowDockerVolumeOptions = allowDockerVolumeOptions
         configuration.dockerSocketPath = dockerSocket
+        if kubelet {
+            var settings = KubeletConfiguration(slotsPerPool: kubeSlots ?? maxLeases)
+            settings.directory = kubeletDir
+            settings.podResourcesSocket = podResourcesSocket
+            settings.pollInterval = .milliseconds(Int64(kubePoll * 1000))
+            configuration.kubelet = settings
+        }
 
         if validateOnly {
             let path = config ?? DaemonConfigurationFile.defaultPath

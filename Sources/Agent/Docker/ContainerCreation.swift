@@ -1,36 +1,5 @@
 import DeviceManager
 
-/// A device node granted to a container: one of the session's leased nodes (or another node the
-/// caller grants), mapped by path. Docker reads the node's numbers itself from `hostPath`;
-/// `major` and `minor` travel along so the caller can check what it granted.
-public struct ContainerDeviceNode: Sendable, Equatable, Hashable {
-    /// The node on the host (`/dev/input/event7`).
-    public var hostPath: String
-    /// Where the node appears in the container; usually the same path.
-    public var containerPath: String
-    /// The node's device numbers.
-    public var major: UInt32
-    /// The node's device numbers.
-    public var minor: UInt32
-    /// Whether the node is made at the start; otherwise only its numbers are granted (a hot-plug
-    /// slot: the node appears when the device is plugged in).
-    public var present: Bool
-
-    /// Creates the value from its fields.
-    public init(hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32, present: Bool = true) {
-        self.hostPath = hostPath
-        self.containerPath = containerPath ?? hostPath
-        self.major = major
-        self.minor = minor
-        self.present = present
-    }
-
-    /// A leased node at the same path inside the container.
-    public init(_ node: LeasedNode, present: Bool = true) {
-        self.init(hostPath: node.path, major: node.major, minor: node.minor, present: present)
-    }
-}
-
 /// What `POST /containers/create` needs: the `name` query parameter and the JSON body.
 public struct ContainerCreation: Sendable, Equatable {
     /// `fractal-<FractalID>-<container name>`, sanitised for Docker.
@@ -59,30 +28,34 @@ public enum ContainerCreationError: Error, Equatable, Sendable, CustomStringConv
 }
 
 extension TaskPlan {
+    /// What container `index` gets of `lease`: the devices its `fractal.devices` and
+    /// `fractal.hotplug` labels name, the session socket where `fractal.session-dir` says. The
+    /// lease's directories are bound where the task's mount points say, not at their own paths.
+    public func grant(at index: Int, lease: Lease) -> ContainerGrant {
+        let known = containers.indices.contains(index)
+        let labels = known ? containers[index].dockerLabels : nil
+        let roles = known ? Set(containerDeviceRoles[index]).union(containerHotplugRoles[index]) : []
+        return ContainerGrant(
+            lease: lease, roles: roles, directories: false,
+            sessionDirectory: labels?[DeviceRolesLabel.sessionDirectoryKey] ?? ContainerGrant.defaultSessionDirectory)
+    }
+
     /// Docker's create body for container `index` of this plan. Pure: touches nothing.
     ///
-    /// - Parameters:
-    ///   - devices: the device nodes granted to this container (its leased nodes); exactly these,
-    ///     plus the task's own approved `linuxParameters.devices`, appear in `HostConfig.Devices`.
-    ///     Binds come from the plan (``bindSources``): the lease must have made ``directories``.
-    ///   - session: the lease's session socket and udev view, bound at `fractal.session-dir`
-    ///     (default /run/fractal) and /run/udev, read-only.
-    public func containerCreation(
-        at index: Int, devices: [ContainerDeviceNode], session: SessionPaths? = nil
-    ) throws(ContainerCreationError) -> ContainerCreation {
+    /// - Parameter grant: what the container gets of its lease (``grant(at:lease:)``): exactly its
+    ///   present nodes, plus the task's own approved `linuxParameters.devices`, appear in
+    ///   `HostConfig.Devices`; its slots become device-cgroup rules; its mounts (the session socket
+    ///   and udev view, read-only), environment and labels are added to the task's own. The task's
+    ///   binds come from the plan (``bindSources``): the lease must have made ``directories``.
+    public func containerCreation(at index: Int, grant: ContainerGrant) throws(ContainerCreationError) -> ContainerCreation {
         guard containers.indices.contains(index) else { throw .noSuchContainer(index: index, count: containers.count) }
         let container = containers[index]
-        let sessionDirectory = container.dockerLabels?[DeviceRolesLabel.sessionDirectoryKey] ?? DeviceRolesLabel.defaultSessionDirectory
 
         var host = ContainerCreateRequest.HostConfig(NetworkMode: networkMode.rawValue)
-        var binds = binds(for: container)
-        if let session {
-            binds += ["\(session.socketDirectory):\(sessionDirectory):ro", "\(session.udevDirectory):/run/udev:ro"]
-        }
-        host.Binds = binds.nonEmpty
-        host.Devices = try deviceMappings(for: index, granted: devices.filter(\.present)).nonEmpty
+        host.Binds = (binds(for: container) + grant.mounts.map(Self.bind)).nonEmpty
+        host.Devices = try deviceMappings(for: index, granted: grant.presentNodes).nonEmpty
         // Hot-plug slots: the exact numbers, never a pattern, so no other lease's node opens.
-        host.DeviceCgroupRules = devices.filter { !$0.present }.map { "c \($0.major):\($0.minor) rwm" }.nonEmpty
+        host.DeviceCgroupRules = grant.slotNodes.map(\.cgroupRule).nonEmpty
 
         let parameters = container.linuxParameters
         host.CapAdd = parameters?.capabilities?.add?.nonEmpty
@@ -120,11 +93,9 @@ extension TaskPlan {
         var request = ContainerCreateRequest(Image: container.image, HostConfig: host)
         request.Cmd = container.command
         request.Entrypoint = container.entryPoint
-        request.Env = (container.environment ?? []).map { "\($0.name)=\($0.value)" }
-            + ["\(ContainerEnvironment.fractalID)=\(id.rawValue)"]
-            + (session == nil ? [] : ["\(ContainerEnvironment.sessionSocket)=\(sessionDirectory)/input.sock"])
+        request.Env = (container.environment ?? []).map { "\($0.name)=\($0.value)" } + grant.environment.map(\.assignment)
         var labels = container.dockerLabels ?? [:]
-        labels[ContainerLabel.id] = id.rawValue
+        labels.merge(grant.labels) { _, granted in granted }
         labels[ContainerLabel.task] = family
         labels[ContainerLabel.container] = container.name
         request.Labels = labels
@@ -142,6 +113,11 @@ extension TaskPlan {
     }
 
     static func bytes(mebibytes: Int) -> Int64 { Int64(mebibytes) * 1024 * 1024 }
+
+    /// `host-src:container-dest[:ro]`.
+    static func bind(_ mount: ContainerGrant.Mount) -> String {
+        "\(mount.hostPath):\(mount.containerPath)" + (mount.readOnly ? ":ro" : "")
+    }
 
     /// ECS's defaults (30 s interval, 5 s timeout, 3 retries) made explicit: Docker's timeout default is 30 s.
     static func healthConfig(_ check: HealthCheck) -> ContainerCreateRequest.HealthConfig {
@@ -169,7 +145,7 @@ extension TaskPlan {
     }
 
     private func deviceMappings(
-        for index: Int, granted: [ContainerDeviceNode]
+        for index: Int, granted: [ContainerGrant.Node]
     ) throws(ContainerCreationError) -> [ContainerCreateRequest.DeviceMapping] {
         var mappings: [ContainerCreateRequest.DeviceMapping] = []
         var seen: Set<String> = []
@@ -184,7 +160,7 @@ extension TaskPlan {
             guard seen.insert(node.containerPath).inserted else {
                 throw .invalidDevice(path: node.containerPath, reason: "is granted twice")
             }
-            mappings.append(.init(PathOnHost: node.hostPath, PathInContainer: node.containerPath, CgroupPermissions: "rwm"))
+            mappings.append(.init(PathOnHost: node.hostPath, PathInContainer: node.containerPath, CgroupPermissions: ContainerGrant.Node.permissions))
         }
         for device in containerDevices[index] {
             guard seen.insert(device.containerPath).inserted else {

@@ -1,3 +1,5 @@
+import DeviceManager
+
 /// Names Docker accepts for containers and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 public enum DockerName {
     /// Joins `parts` with `-`, replacing every character Docker does not accept with `-`.
@@ -26,19 +28,11 @@ public enum DockerName {
 /// The labels fractal-agent puts on every container it creates; a task cannot set them itself.
 public enum ContainerLabel {
     /// The session's FractalID: how containers are found again after a restart.
-    public static let id = "fractal.id"
+    public static let id = ContainerGrant.idLabel
     /// The task definition's family.
     public static let task = "fractal.task"
     /// The container's name in the task definition.
     public static let container = "fractal.container"
     /// Every label fractal-agent sets; task definitions may not set them.
     public static let reserved = [id, task, container]
-}
-
-/// Environment variables fractal-agent sets in every container.
-public enum ContainerEnvironment {
-    /// The session's FractalID.
-    public static let fractalID = "FRACTAL_ID"
-    /// Where the session socket is in the container (`/run/fractal/input.sock`).
-    public static let sessionSocket = "FRACTAL_SESSION_SOCKET"
 }

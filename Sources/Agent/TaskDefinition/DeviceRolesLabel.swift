@@ -19,8 +19,6 @@ public enum DeviceRolesLabel {
     public static let policyKey = "fractal.input-policy"
     /// `fractal.session-dir`: where the session socket's directory appears in the container.
     public static let sessionDirectoryKey = "fractal.session-dir"
-    /// Where the session socket's directory appears in a container without the label.
-    public static let defaultSessionDirectory = "/run/fractal"
 
     /// The roles named by `labels` under `key`, or `defaults` when the label is absent.
     /// - Parameter path: where the labels are, for errors (`containerDefinitions[0].dockerLabels`).

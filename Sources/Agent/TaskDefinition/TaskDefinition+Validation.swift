@@ -106,8 +106,8 @@ extension ContainerDefinition {
             guard !variable.name.isEmpty, !variable.name.contains("=") else {
                 throw .invalid(path: field, reason: "'\(variable.name)' is not an environment variable name")
             }
-            if variable.name == ContainerEnvironment.fractalID {
-                throw .invalid(path: field, reason: "\(ContainerEnvironment.fractalID) is set by fractal-agent to the session's FractalID")
+            if variable.name == ContainerGrant.Environment.fractalID {
+                throw .invalid(path: field, reason: "\(ContainerGrant.Environment.fractalID) is set by fractal-agent to the session's FractalID")
             }
         }
 

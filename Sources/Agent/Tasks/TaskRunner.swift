@@ -80,14 +80,9 @@ public final class TaskRunner: Sendable {
                 for volume in plan.dockerVolumes where volume.mayCreate { try await docker.createVolume(volume) }
             } catch { throw TaskError.docker(error) }
             for (index, container) in plan.containers.enumerated() {
-                let roles = Set(plan.containerDeviceRoles[index])
-                let slots = Set(plan.containerHotplugRoles[index])
-                let nodes = staged.devices.filter { roles.contains($0.role) || slots.contains($0.role) }.flatMap { device in
-                    device.nodes.map { ContainerDeviceNode($0, present: device.plugged) }
-                }
                 let creation: ContainerCreation
                 do {
-                    creation = try plan.containerCreation(at: index, devices: nodes, session: staged.session)
+                    creation = try plan.containerCreation(at: index, grant: plan.grant(at: index, lease: staged))
                 } catch { throw TaskError.creation(error) }
                 do {
                     let made = try await docker.createContainer(creation)

@@ -1,3 +1,5 @@
+import FractalSystem
+
 /// What a lease is busy with while a request changes it; others wait for it to finish.
 public enum LeaseOperation: String, Sendable {
     case creating
@@ -43,6 +45,10 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case notPlugged(DeviceRole, lease: FractalID)
     /// Hot-plug of a role the lease has no slot for, while containers hold fixed device grants.
     case notProvisioned(DeviceRole, lease: FractalID)
+    /// The lease's CDI spec could not be written, rewritten or removed (`--cdi-dir`).
+    case cdiSpec(FractalID, SystemError)
+    /// With CDI specs written, a FractalID must also be a CDI device name: one that ends with a letter or digit.
+    case cdiName(FractalID)
 
     public var description: String {
         switch self {
@@ -86,6 +92,10 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
             return "the \(role.rawValue) of lease \(id) is not plugged in"
         case .notProvisioned(let role, let id):
             return "lease \(id) has no \(role.rawValue) to plug in: its containers' device access was fixed when they were created, so a device plugged in later must be reserved then (dockerLabels fractal.hotplug=\(role.rawValue), or the lease's hotplug list)"
+        case .cdiSpec(let id, let error):
+            return "lease \(id): its CDI spec: \(error) (the directory is --cdi-dir: it must exist and be writable by the daemon)"
+        case .cdiName(let id):
+            return "FractalID '\(id)' cannot name a CDI device (\(CDISpec.qualifiedName(of: id))): it must end with a letter or digit"
         }
     }
 }

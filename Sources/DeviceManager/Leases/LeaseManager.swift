@@ -30,13 +30,17 @@ public final class LeaseManager: Sendable {
         public var sessionRoot: String?
         /// The size and inode caps of a lease's tmpfs directories.
         public var directoryLimits: DirectoryLimits
+        /// Where each active lease's CDI spec is written (`CDISpecDirectory`); none when nil.
+        public var cdiDirectory: String?
 
         public init(
             stateDirectory: String, allowedRoots: [String], maximumLeases: Int = 128,
             udevTimeout: Duration = .seconds(10), uinputPath: String = "/dev/uinput", sessionRoot: String? = nil,
             directoryLimits: DirectoryLimits = DirectoryLimits(),
-            concurrentCreations: Int = standardConcurrentCreations, maximumQueuedCreations: Int = standardMaximumQueuedCreations
+            concurrentCreations: Int = standardConcurrentCreations, maximumQueuedCreations: Int = standardMaximumQueuedCreations,
+            cdiDirectory: String? = nil
         ) {
+            self.cdiDirectory = cdiDirectory
             self.concurrentCreations = concurrentCreations
             self.maximumQueuedCreations = maximumQueuedCreations
             self.directoryLimits = directoryLimits
@@ -118,11 +122,14 @@ public final class LeaseManager: Sendable {
     public let admissions: AdmissionQueue
     /// What our udev rules read to name each device by FractalID.
     private let udevProperties = UdevPropertyFiles()
+    /// Where CDI engines find each active lease.
+    private let cdi: CDISpecDirectory?
 
     /// Opens the state store; call `reconcile()` before serving requests.
     public init(configuration: Configuration, logger: Logger = Logger(label: "fractal.leases")) throws(LeaseError) {
         self.configuration = configuration
         self.logger = logger
+        cdi = configuration.cdiDirectory.map(CDISpecDirectory.init(path:))
         admissions = AdmissionQueue(
             slots: max(1, configuration.concurrentCreations), maximumWaiting: max(0, configuration.maximumQueuedCreations))
         do {
@@ -251,6 +258,7 @@ public final class LeaseManager: Sendable {
             }
         }
         report.problems += removeStraySessions()
+        report.problems += reconcileCDISpecs(adopted: Set(report.adopted))
         for id in unadoptable {
             do {
                 try release(id)
@@ -458,6 +466,7 @@ public final class LeaseManager: Sendable {
         var seen = Set<DeviceRole>()
         for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
         let id = request.id ?? FractalID.random()
+        if cdi != nil, !CDISpec.canName(id) { throw .cdiName(id) }
 
         // Paths that do not resolve are refused by provision() below, with the reason.
         let planned = request.directories.compactMap { try? provisioner.path(for: $0.template, id: id) }
@@ -525,6 +534,7 @@ public final class LeaseManager: Sendable {
                 stage.lease.devices = settled.devices
                 stage.lease.udev = settled.udev
             }
+            try writeCDISpec(stage.lease)
             stage.lease.state = .active
             try store.update(stage.lease)
         } catch {
@@ -546,6 +556,7 @@ public final class LeaseManager: Sendable {
     private func undo(_ stage: Stage) {
         let lease = stage.lease
         let id = lease.id
+        try? cdi?.remove(id)
         for device in stage.devices.values { device.close() }
         udevProperties.remove(id: id)
         let (remaining, problems) = releaseDirectories(lease.directories, keep: false)
@@ -685,6 +696,7 @@ public final class LeaseManager: Sendable {
             state.live[id]?.lease = changed
             if let added { state.live[id]?.devices[role] = added }
         }
+        rewriteCDISpec(changed)
         notify(.changed(changed))
         return changed
     }
@@ -705,6 +717,7 @@ public final class LeaseManager: Sendable {
         let changed = lease
         // Observers withdraw the device from the session before it goes quiet or away.
         state.withLock { $0.live[id]?.lease = changed }
+        rewriteCDISpec(changed)
         notify(.changed(changed))
         if destroying {
             state.withLock { _ = $0.live[id]?.devices.removeValue(forKey: role) }
@@ -729,6 +742,39 @@ public final class LeaseManager: Sendable {
 
     private func endChange(_ id: FractalID) {
         state.withLock { _ = $0.busy.removeValue(forKey: id) }
+    }
+
+    // MARK: CDI
+
+    /// Writes `lease`'s CDI spec from its grant, with each node's mode and owner as udevd left them.
+    private func writeCDISpec(_ lease: Lease) throws(LeaseError) {
+        guard let cdi else { return }
+        let grant = ContainerGrant(lease: lease)
+        var ownership: [String: CDISpec.NodeOwnership] = [:]
+        for node in grant.presentNodes { ownership[node.hostPath] = .of(node.hostPath) }
+        do { try cdi.write(CDISpec(grant: grant, ownership: ownership), of: lease.id) } catch { throw .cdiSpec(lease.id, error) }
+    }
+
+    /// After a hot-plug: the device is plugged either way, and engines starting containers later
+    /// read the new spec; one that cannot be written is logged, and the old one stays.
+    private func rewriteCDISpec(_ lease: Lease) {
+        do { try writeCDISpec(lease) } catch {
+            logger.error("lease \(lease.id): \(error); containers started through CDI get the devices as they were before this change")
+        }
+    }
+
+    /// Rewrites the specs of adopted leases and removes every other spec of ours: no engine may
+    /// start a container with a lease that is not active.
+    private func reconcileCDISpecs(adopted: Set<FractalID>) -> [String] {
+        guard let cdi else { return [] }
+        var problems: [String] = []
+        for id in adopted {
+            guard let lease = state.withLock({ $0.live[id]?.lease }) else { continue }
+            do { try writeCDISpec(lease) } catch { problems.append("\(error)") }
+        }
+        let removed = cdi.removeAll(except: adopted)
+        if !removed.isEmpty { logger.info("removed \(removed.count) CDI spec(s) of leases no longer active from \(cdi.path)") }
+        return problems
     }
 
     // MARK: Release
@@ -789,11 +835,14 @@ public final class LeaseManager: Sendable {
             }
             throw error
         }
+        // First, so no engine starts a container with the lease while it goes.
+        var specProblems: [String] = []
+        do { try cdi?.remove(id) } catch { specProblems.append("\(error)") }
         notify(.releasing(lease))
         for device in devices { device.close() }
         udevProperties.remove(id: id)
         let (remaining, directoryProblems) = releaseDirectories(lease.directories, keep: keepDirectories)
-        var problems = directoryProblems + removeSession(of: id)
+        var problems = specProblems + directoryProblems + removeSession(of: id)
         guard problems.isEmpty else {
             var failed = lease
             failed.devices = []

@@ -7,14 +7,14 @@ import Testing
     let id = try! FractalID("session-42")
 
     let leased = [
-        ContainerDeviceNode(hostPath: "/dev/input/event7", major: 13, minor: 71),
-        ContainerDeviceNode(hostPath: "/dev/input/mouse2", major: 13, minor: 34),
-        ContainerDeviceNode(LeasedNode(kind: "joystick", path: "/dev/input/js0", major: 13, minor: 0)),
+        ContainerGrant.Node(hostPath: "/dev/input/event7", major: 13, minor: 71),
+        ContainerGrant.Node(hostPath: "/dev/input/mouse2", major: 13, minor: 34),
+        ContainerGrant.Node(LeasedNode(kind: "joystick", path: "/dev/input/js0", major: 13, minor: 0)),
     ]
 
     func fractalCreation() throws -> ContainerCreation {
         let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
-        return try plan.containerCreation(at: 0, devices: leased)
+        return try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: leased))
     }
 
     @Test func nameIsSessionAndContainer() throws {
@@ -38,7 +38,7 @@ import Testing
 
     @Test func noDevicesMeansNoDevicesField() throws {
         let plan = try TaskPlan(json: Fixtures.fractal, id: id, policy: Fixtures.policy)
-        let request = try plan.containerCreation(at: 0, devices: []).request
+        let request = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [])).request
         #expect(request.HostConfig.Devices == nil)
     }
 
@@ -81,7 +81,7 @@ import Testing
 
     @Test func cpuMemoryAndUlimitsOfAContainer() throws {
         let plan = try TaskPlan(json: Fixtures.register, id: id, policy: Fixtures.policy)
-        let web = try plan.containerCreation(at: 0, devices: []).request
+        let web = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [])).request
         #expect(web.HostConfig.CpuShares == 512)
         #expect(web.HostConfig.Memory == Int64(512 * 1_048_576))
         #expect(web.HostConfig.MemoryReservation == Int64(256 * 1_048_576))
@@ -92,14 +92,14 @@ import Testing
         #expect(web.HostConfig.Binds == ["/srv/www:/usr/share/nginx/html:ro"])
         #expect(web.Cmd == ["nginx", "-g", "daemon off;"])
 
-        let cache = try plan.containerCreation(at: 1, devices: []).request
+        let cache = try plan.containerCreation(at: 1, grant: ContainerGrant(id: id, nodes: [])).request
         #expect(cache.HostConfig.Binds == ["fractal-session-42-scratch:/data"])
         #expect(cache.HostConfig.CpuShares == nil && cache.HostConfig.Memory == nil)
     }
 
     @Test func taskLevelLimitsApplyToASingleContainer() throws {
         let plan = try TaskPlan(json: Fixtures.minimal(task: #" "cpu": "0.5 vCPU", "memory": "1 GB","#), id: id, policy: Fixtures.policy)
-        let host = try plan.containerCreation(at: 0, devices: []).request.HostConfig
+        let host = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [])).request.HostConfig
         #expect(host.NanoCpus == 500_000_000)
         #expect(host.Memory == Int64(1024 * 1_048_576))
     }
@@ -119,7 +119,7 @@ import Testing
         let plan = try TaskPlan(
             json: Fixtures.minimal(container: #""linuxParameters": {"devices": [{"hostPath": "/dev/dri/renderD128", "containerPath": "/dev/dri/renderD128", "permissions": ["read", "write"]}]}"#),
             id: id, policy: Fixtures.policy)
-        let request = try plan.containerCreation(at: 0, devices: [leased[0]]).request
+        let request = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [leased[0]])).request
         #expect(request.HostConfig.Devices == [
             .init(PathOnHost: "/dev/input/event7", PathInContainer: "/dev/input/event7", CgroupPermissions: "rwm"),
             .init(PathOnHost: "/dev/dri/renderD128", PathInContainer: "/dev/dri/renderD128", CgroupPermissions: "rw"),
@@ -129,13 +129,13 @@ import Testing
     @Test func grantedDevicesMustBeNodesUnderDev() throws {
         let plan = try TaskPlan(json: Fixtures.minimal(), id: id, policy: Fixtures.policy)
         #expect(throws: ContainerCreationError.invalidDevice(path: "/dev/input/event*", reason: "is a pattern; grant each node by its path")) {
-            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/input/event*", major: 13, minor: 64)])
+            try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [ContainerGrant.Node(hostPath: "/dev/input/event*", major: 13, minor: 64)]))
         }
         #expect(throws: ContainerCreationError.invalidDevice(path: "/tmp/x", reason: "is not a path under /dev")) {
-            try plan.containerCreation(at: 0, devices: [ContainerDeviceNode(hostPath: "/tmp/x", major: 1, minor: 3)])
+            try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [ContainerGrant.Node(hostPath: "/tmp/x", major: 1, minor: 3)]))
         }
         #expect(throws: ContainerCreationError.noSuchContainer(index: 3, count: 1)) {
-            try plan.containerCreation(at: 3, devices: [])
+            try plan.containerCreation(at: 3, grant: ContainerGrant(id: id, nodes: []))
         }
     }
 
@@ -145,7 +145,7 @@ import Testing
                 container: #""portMappings": [{"containerPort": 32262, "hostPort": 0, "protocol": "tcp"}, {"containerPort": 32263, "protocol": "udp"}, {"containerPort": 8080, "hostPort": 18080}]"#,
                 task: #" "networkMode": "bridge","#),
             id: id, policy: Fixtures.policy)
-        let request = try plan.containerCreation(at: 0, devices: []).request
+        let request = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [])).request
         #expect(request.HostConfig.NetworkMode == "bridge")
         #expect(request.ExposedPorts?.keys.sorted() == ["32262/tcp", "32263/udp", "8080/tcp"])
         #expect(request.HostConfig.PortBindings == [
@@ -164,7 +164,7 @@ import Testing
         "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}}
         """#
         let plan = try TaskPlan(json: Fixtures.minimal(container: container), id: id, policy: Fixtures.policy)
-        let request = try plan.containerCreation(at: 0, devices: []).request
+        let request = try plan.containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [])).request
         #expect(request.User == "1000:1000" && request.WorkingDir == "/home/app" && request.Hostname == "game")
         #expect(request.HostConfig.ReadonlyRootfs == true && request.StopTimeout == 20)
         #expect(request.OpenStdin == true && request.Tty == true && request.Entrypoint == ["/init"])

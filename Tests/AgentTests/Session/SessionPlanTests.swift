@@ -43,23 +43,34 @@ import Testing
     }
 
     @Test func theContainerGetsTheSocketTheUdevViewAndItsSlotsByNumberOnly() throws {
-        let session = SessionPaths(root: "/run/fractal-agent/sessions", id: id)
-        let devices = [
-            ContainerDeviceNode(hostPath: "/dev/input/event7", major: 13, minor: 71),
-            ContainerDeviceNode(hostPath: "/dev/input/event9", major: 13, minor: 73, present: false),
-            ContainerDeviceNode(hostPath: "/dev/input/js1", major: 13, minor: 1, present: false),
+        var lease = Lease(id: id, state: .active)
+        lease.session = SessionPaths(root: "/run/fractal-agent/sessions", id: id)
+        lease.devices = [
+            LeasedDevice(
+                role: .keyboard, name: "k", phys: "", sysname: "input7", nodes: [LeasedNode(kind: "event", path: "/dev/input/event7", major: 13, minor: 71)]),
+            LeasedDevice(
+                role: .tablet, name: "t", phys: "", sysname: "input9",
+                nodes: [
+                    LeasedNode(kind: "event", path: "/dev/input/event9", major: 13, minor: 73),
+                    LeasedNode(kind: "mouse", path: "/dev/input/mouse3", major: 13, minor: 35),
+                ],
+                plugged: false),
+            // Not one of the container's roles (fractal.devices defaults to keyboard, mouse, tablet).
+            LeasedDevice(
+                role: .gamepad, name: "g", phys: "", sysname: "input10", nodes: [LeasedNode(kind: "event", path: "/dev/input/event10", major: 13, minor: 74)]),
         ]
         let labelled = try plan(#""fractal.session-dir": "/run/input""#)
-        let request = try labelled.containerCreation(at: 0, devices: devices, session: session).request
+        let request = try labelled.containerCreation(at: 0, grant: labelled.grant(at: 0, lease: lease)).request
         #expect(request.HostConfig.Binds == [
             "/run/fractal-agent/sessions/session-42/socket:/run/input:ro",
             "/run/fractal-agent/sessions/session-42/udev:/run/udev:ro",
         ])
         #expect(request.HostConfig.Devices?.map(\.PathOnHost) == ["/dev/input/event7"])
-        #expect(request.HostConfig.DeviceCgroupRules == ["c 13:73 rwm", "c 13:1 rwm"])
+        #expect(request.HostConfig.DeviceCgroupRules == ["c 13:73 rwm", "c 13:35 rwm"])
         #expect(request.Env?.contains("FRACTAL_SESSION_SOCKET=/run/input/input.sock") == true)
+        #expect(request.Labels?["fractal.id"] == id.rawValue)
 
-        let bare = try plan("").containerCreation(at: 0, devices: Array(devices.prefix(1)))
+        let bare = try plan("").containerCreation(at: 0, grant: ContainerGrant(id: id, nodes: [ContainerGrant.Node(hostPath: "/dev/input/event7", major: 13, minor: 71)]))
         #expect(bare.request.HostConfig.Binds == nil)
         #expect(bare.request.HostConfig.DeviceCgroupRules == nil)
     }

@@ -88,7 +88,7 @@ import Testing
                 volumes: #"[{"name": "v", "host": {"sourcePath": "/srv//www/./static/"}}]"#),
             id: id, policy: policy)
         #expect(plan.bindSources["v"] == "/srv/www/static")
-        #expect(try plan.containerCreation(at: 0, devices: []).request.HostConfig.Binds == ["/srv/www/static:/data"])
+        #expect(try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: [])).request.HostConfig.Binds == ["/srv/www/static:/data"])
     }
 
     @Test func dotDotIsRefusedInABindSource() throws {
@@ -157,7 +157,7 @@ import Testing
             hostPath: "/var/lib/fractal-agent/sessions/session-42")])
         // What the lease is asked to make is the normalised template: the provisioner puts it at hostPath.
         #expect(plan.directories[0].request.template == "/var/lib/fractal-agent/sessions/%%FRACTAL_ID_PLACEHOLDER%%")
-        #expect(try plan.containerCreation(at: 0, devices: []).request.HostConfig.Binds == ["/var/lib/fractal-agent/sessions/session-42:/data"])
+        #expect(try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: [])).request.HostConfig.Binds == ["/var/lib/fractal-agent/sessions/session-42:/data"])
     }
 
     @Test func mountTargetsAreNormalisedToo() throws {
@@ -171,7 +171,7 @@ import Testing
         let plan = try TaskPlan(
             json: Fixtures.minimal(container: #""mountPoints": [{"sourceVolume": "a", "containerPath": "/data//x/:rshared"}]"#, volumes: volumes),
             id: id, policy: Self.strict)
-        #expect(try plan.containerCreation(at: 0, devices: []).request.HostConfig.Binds == ["fractal-session-42-a:/data/x:rshared"])
+        #expect(try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: [])).request.HostConfig.Binds == ["fractal-session-42-a:/data/x:rshared"])
     }
 
     // MARK: Docker volumes

@@ -74,8 +74,7 @@ import Testing
         for volume in plan.dockerVolumes { try await client.createVolume(volume) }
 
         // /dev/zero stands in for a leased input node: any character device shows the mapping is exact.
-        let creation = try plan.containerCreation(
-            at: 0, devices: [ContainerDeviceNode(hostPath: "/dev/zero", containerPath: "/dev/fractal-zero", major: 1, minor: 5)])
+        let creation = try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: [ContainerGrant.Node(hostPath: "/dev/zero", containerPath: "/dev/fractal-zero", major: 1, minor: 5)]))
         #expect(creation.request.Image == image)
 
         let events = try await client.events(DockerFilters(["type": ["container"], "event": ["die", "destroy"], "label": ["fractal.id=\(id)"]]))
@@ -121,7 +120,7 @@ import Testing
         definition.command = ["sleep", "600"]
         definition.dockerLabels = ["fractal.devices": "none"]
         let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-sleep", containerDefinitions: [definition]), id: id, policy: TaskPolicy())
-        let created = try await client.createContainer(try plan.containerCreation(at: 0, devices: []))
+        let created = try await client.createContainer(try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: [])))
         try await client.startContainer(created.Id)
         #expect(try await client.inspectContainer(created.Id)?.State.Running == true)
 
@@ -144,7 +143,7 @@ import Testing
             var definition = ContainerDefinition(name: "idle", image: DockerTestImage.reference)
             definition.command = ["true"]
             let plan = try TaskPlan(definition: TaskDefinition(family: "fractal-vm-list", containerDefinitions: [definition]), id: id, policy: TaskPolicy())
-            made.append((id, try await client.createContainer(try plan.containerCreation(at: 0, devices: [])).Id))
+            made.append((id, try await client.createContainer(try plan.containerCreation(at: 0, grant: ContainerGrant(id: plan.id, nodes: []))).Id))
         }
         let all = try await client.listContainers()
         #expect(Set(made.map(\.1)).isSubset(of: Set(all.map(\.Id))))

@@ -67,7 +67,7 @@ import Testing
             """
         let task = try await client.runTask(definition: Self.definition(
             family: "view", root: daemon.root, command: command, labels: ["fractal.devices": "keyboard,mouse,tablet,gamepad"]))
-        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
         let directory = daemon.root + "/" + task.id.rawValue
         try await TaskVMTests.waitFor("the container's listings", daemon: daemon) { FileManager.default.fileExists(atPath: directory + "/done") }
 
@@ -107,7 +107,7 @@ import Testing
             family: "hotplug", root: daemon.root, command: command,
             labels: ["fractal.devices": "keyboard", "fractal.hotplug": "gamepad"]))
         let id = task.id.rawValue
-        let lease = try #require(task.lease.map(LeaseResponse.init))
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
         let gamepad = try Self.eventNode(lease, .gamepad)
         #expect(lease.devices.first { $0.role == .gamepad }?.plugged == false)
         let events = daemon.root + "/" + id + "/sdl-events"

@@ -174,7 +174,7 @@ struct ContainerBenchmark {
             throw BenchFailure("lease \(lease.id) has no directory \(planned.hostPath)")
         }
         let creation = try plan.containerCreation(
-            at: 0, devices: lease.devices.flatMap(\.nodes).map { ContainerDeviceNode($0) }, session: lease.session)
+            at: 0, grant: ContainerGrant(id: lease.id, nodes: lease.devices.flatMap(\.nodes).map { ContainerGrant.Node($0) }, session: lease.session))
 
         let start = Monotonic.nanoseconds
         let made = try await docker.createContainer(creation)
