@@ -88,6 +88,7 @@ let package = Package(
             name: "FractalDaemon",
             dependencies: [
                 "DeviceManager", "Agent", "FractalAPI", "FractalSystem", "FractalVersion", "SessionServer", "CLibSystemd",
+                "KubeletPlugin",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -105,6 +106,17 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             exclude: ["Protos"]
+        ),
+        // fractal-agent --kubelet: the Kubernetes device plugin, a lease per allocated slot.
+        .target(
+            name: "KubeletPlugin",
+            dependencies: [
+                "KubeletAPI", "DeviceManager", "FractalSystem",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // devicectl's side of the socket: the API's vocabulary, not the agent's Docker and ECS code.
         .target(
@@ -148,6 +160,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "FractalSystemTests", dependencies: ["FractalSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "FractalDaemonTests", dependencies: ["FractalDaemon", "fractal-agent"]),
+        .testTarget(name: "KubeletPluginTests", dependencies: ["KubeletPlugin", "DeviceManager"]),
         .testTarget(name: "FractalSessionProtocolTests", dependencies: ["FractalSessionProtocol", "CFractalSession", "DeviceManager"]),
         .testTarget(
             name: "SessionServerTests",
@@ -159,6 +172,10 @@ let package = Package(
             dependencies: [
                 "DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "FractalSystem", "Agent", "FractalSessionClient",
                 "FractalSessionProtocol",
+                // The test kubelet (Kubelet/): the kubelet's side of its protocols.
+                "KubeletAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             exclude: ["OutsideTools/sdl_controllers.py", "Session/sdl_session.py", "Session/session_in_container.py", "Session/hostile_session.py"]
         ),

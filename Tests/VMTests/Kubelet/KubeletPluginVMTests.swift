@@ -1,0 +1,136 @@
+import DeviceManager
+import FractalAPI
+import FractalClient
+import Foundation
+import GRPCCore
+import KubeletAPI
+import Testing
+
+/// `fractal-agent --kubelet` against the kubelet's protocol. No kubelet runs here, so the kubelet
+/// is played by the test (`TestKubelet`) with the upstream protocol definitions: its Registration
+/// and PodResources servers, and a DevicePlugin client of the daemon's endpoints. Whether the CDI
+/// names the plugin answers run under a container engine is Podman's test (Tests/VMTests/Podman).
+@Suite(.serialized) struct KubeletPluginVMTests {
+    static let input = "fractal.dev/input"
+    static let endpoint = "fractal-input.sock"
+
+    /// Polls `condition` every 100 ms; fails naming `what` if it never holds (a bound, not a speed goal).
+    static func eventually(_ what: String, within seconds: Int = 60, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw VMTestFailure(description: "never happened within \(seconds) s: \(what)")
+    }
+
+    /// The gRPC error `call` fails with.
+    static func rpcError(_ call: () async throws -> Void) async -> RPCError? {
+        do {
+            try await call()
+            return nil
+        } catch let error as RPCError {
+            return error
+        } catch {
+            return RPCError(code: .unknown, message: "\(error)")
+        }
+    }
+
+    @Test func registersAllocatesReleasesAndReconcilesAgainstTheKubelet() async throws {
+        try requireVM()
+        let kubelet = try TestKubelet()
+        try await kubelet.start()
+        defer { kubelet.stopAll() }
+        let cdi = "/tmp/cdi-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: cdi, withIntermediateDirectories: true)
+        let specs = CDISpecDirectory(path: cdi)
+        let daemon = try DaemonProcess(extraArguments: [
+            "--kubelet", "--kubelet-dir", kubelet.directory, "--pod-resources-socket", kubelet.podResourcesSocket,
+            "--kube-poll", "1", "--kube-slots", "4", "--cdi-dir", cdi,
+        ])
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+
+        // Registration: each pool on its own endpoint, with the options it serves.
+        try await Self.eventually("both pools registered\n\(daemon.logText)") {
+            kubelet.registered(Self.input) == 1 && kubelet.registered("fractal.dev/input-gamepad") == 1
+        }
+        let registration = try #require(kubelet.registrations.withLock { $0.first { $0.resourceName == Self.input } })
+        #expect(registration.version == "v1beta1" && registration.endpoint == Self.endpoint)
+        #expect(!registration.options.preStartRequired && !registration.options.getPreferredAllocationAvailable)
+
+        // The kubelet restarts: its socket is new and ours are gone; the plugin serves and registers again.
+        try await kubelet.restartRegistration()
+        try await Self.eventually("registered again after the kubelet's socket was made anew\n\(daemon.logText)") {
+            kubelet.registered(Self.input) == 2 && access(kubelet.directory + "/" + Self.endpoint, F_OK) == 0
+        }
+
+        // ListAndWatch: every slot, healthy.
+        let devices = try await kubelet.firstList(Self.endpoint)
+        #expect(devices.map(\.id) == ["input-0", "input-1", "input-2", "input-3"])
+        #expect(devices.allSatisfy { $0.health == "Healthy" })
+
+        // Allocate 3 slots: 3 active leases, each answered with its CDI name and the same grant spelled out.
+        let answer = try await kubelet.allocate(Self.endpoint, [["input-0"], ["input-1"], ["input-2"]])
+        #expect(answer.containerResponses.count == 3)
+        var ids: [FractalID] = []
+        for response in answer.containerResponses {
+            let id = try FractalID(try #require(response.envs["FRACTAL_ID"]))
+            ids.append(id)
+            #expect(response.cdiDevices.map(\.name) == ["fractal.dev/input=\(id)"])
+            #expect(response.devices.count >= 3 && response.devices.allSatisfy { $0.hostPath.hasPrefix("/dev/input/") && $0.permissions == "rwm" })
+            #expect(response.mounts.contains { $0.containerPath == "/run/fractal" && $0.readOnly })
+            #expect(access(specs.file(of: id), F_OK) == 0, "no CDI spec for \(id)")
+        }
+        let leases = try await client.leases()
+        for (index, id) in ids.enumerated() {
+            let lease = try #require(leases.first { $0.id == id })
+            #expect(lease.state == .active && lease.note == "kubelet fractal.dev/input input-\(index)")
+            #expect(lease.devices.map(\.role) == [.keyboard, .mouse, .tablet])
+        }
+
+        // Unknown and allocated slots are refused, naming them.
+        let unknown = await Self.rpcError { _ = try await kubelet.allocate(Self.endpoint, [["input-9"]]) }
+        #expect(unknown?.code == .invalidArgument && unknown?.message.contains("input-9") == true, "\(String(describing: unknown))")
+        let taken = await Self.rpcError { _ = try await kubelet.allocate(Self.endpoint, [["input-1"]]) }
+        #expect(taken?.code == .failedPrecondition && taken?.message.contains("input-1") == true, "\(String(describing: taken))")
+        #expect(try await client.leases().count == 3)
+
+        // The pods run; then the third ends: its lease is released within a few polls.
+        kubelet.pods.withLock {
+            $0 = ["a": (Self.input, ["input-0"]), "b": (Self.input, ["input-1"]), "c": (Self.input, ["input-2"])]
+        }
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await client.leases().count == 3, "a lease was released while its pod held it")
+        kubelet.pods.withLock { _ = $0.removeValue(forKey: "c") }
+        try await Self.eventually("the lease of the ended pod released\n\(daemon.logText)", within: 30) {
+            try await !client.leases().contains { $0.id == ids[2] }
+        }
+        #expect(access(specs.file(of: ids[2]), F_OK) != 0)
+
+        // Killed and started again, with two pods still running: those two stay (made again under
+        // the same FractalIDs, since their devices ended with the process), nothing else is left.
+        daemon.stop(signal: SIGKILL)
+        try daemon.start()
+        let kept = Set(ids[0...1])
+        try await Self.eventually("the two held leases active again\n\(daemon.logText)") {
+            let leases = try await client.leases()
+            return Set(leases.map(\.id)) == kept && leases.allSatisfy { $0.state == .active }
+        }
+        try await Self.eventually("registered by the new process\n\(daemon.logText)") { kubelet.registered(Self.input) == 3 }
+        let specFiles = try FileManager.default.contentsOfDirectory(atPath: cdi).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(specFiles == kept.map { URL(filePath: specs.file(of: $0)).lastPathComponent }.sorted())
+        for id in ids {
+            let link = "/dev/input/by-fractal-id/\(id)"
+            #expect((access(link, F_OK) == 0) == kept.contains(id), "\(link)")
+        }
+        // The restarted plugin knows its slots: the kept ones are still taken, the released one is free.
+        let again = await Self.rpcError { _ = try await kubelet.allocate(Self.endpoint, [["input-0"]]) }
+        #expect(again?.code == .failedPrecondition, "\(String(describing: again))")
+        let after = try await kubelet.firstList(Self.endpoint)
+        #expect(after.map(\.id) == ["input-0", "input-1", "input-2", "input-3"])
+
+        for id in kept { _ = try await client.releaseLease(id.rawValue, keepDirectories: false) }
+        daemon.stop()
+    }
+}
