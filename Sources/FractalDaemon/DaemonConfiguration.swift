@@ -54,7 +54,8 @@ public struct DaemonConfiguration: Sendable {
         TaskPolicy(
             allowedRoots: allowedRoots, allowedHostPaths: allowedHostPaths, allowedCapabilities: allowedCapabilities,
             allowedDevices: allowedDevices, allowsDockerVolumeOptions: allowDockerVolumeOptions,
-            reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath] + (cdiDirectory.map { [$0] } ?? []))
+            reservedPaths: [socketPath, stateDirectory, sessionRoot, dockerSocketPath, CDISpecDirectory.staticPath]
+                + (cdiDirectory.map { [$0] } ?? []))
     }
 }
 

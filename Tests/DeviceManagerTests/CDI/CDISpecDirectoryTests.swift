@@ -54,11 +54,31 @@ import Testing
     @Test func aMissingDirectoryIsAnErrorNamingIt() throws {
         let missing = CDISpecDirectory(path: path + "/missing")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        #expect(throws: SystemError(operation: "create the CDI spec", path: path + "/missing/.fractal.dev-input_x1.tmp", errno: ENOENT)) {
+        #expect(throws: SystemError(operation: "open the CDI spec directory", path: path + "/missing", errno: ENOENT)) {
             try missing.write(CDISpec(grant: ContainerGrant(id: try FractalID("x1"), nodes: [])), of: try FractalID("x1"))
         }
-        #expect(throws: SystemError(operation: "find the CDI spec directory", path: path + "/missing", errno: ENOENT)) {
+        #expect(throws: SystemError(operation: "open the CDI spec directory", path: path + "/missing", errno: ENOENT)) {
             try missing.checkWritable()
         }
+    }
+
+    @Test func aDirectoryOthersCanWriteIsRefused() throws {
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Even with the sticky bit: whoever can write there can put a spec under a name before us.
+        for mode: mode_t in [0o777, 0o1777, 0o775] {
+            #expect(chmod(path, mode) == 0)
+            let id = try FractalID("x1")
+            do {
+                try directory.write(CDISpec(grant: ContainerGrant(id: id, nodes: [])), of: id)
+                Issue.record("a spec was written into a directory of mode \(String(mode, radix: 8))")
+            } catch {
+                #expect(error.errno == .notPermitted && error.path == path, "\(error)")
+                #expect(error.description.contains("writable by users other than the daemon's"), "\(error)")
+            }
+            #expect(throws: SystemError.self) { try directory.checkWritable() }
+        }
+        #expect(try files().isEmpty)
+        #expect(chmod(path, 0o755) == 0)
+        try directory.checkWritable()
     }
 }
