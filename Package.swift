@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CLibSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // C over the uinput ioctls: what Swift cannot import (function-like ioctl macros).
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
+        // C over /dev/uhid: struct uhid_event is a 4 KiB packed union Swift would copy as tuples.
+        .target(name: "CUHID", cSettings: gnuSource),
         // C for the other system calls Swift cannot reach (openat2, SCM_RIGHTS, netlink).
         .target(name: "CFractalLinux", cSettings: gnuSource),
         // The system vocabulary every layer shares: SystemError (operation, path, errno), owned
@@ -48,6 +50,7 @@ let package = Package(
             name: "DeviceManager",
             dependencies: [
                 "CUInput", "CLibEvdev", "CLibUdev", "CFractalLinux", "FractalSystem",
+                "CUHID",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
