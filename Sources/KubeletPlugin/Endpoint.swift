@@ -7,6 +7,8 @@ import GRPCNIOTransportHTTP2Posix
 struct SocketIdentity: Equatable, Sendable {
     let device: UInt64
     let inode: UInt64
+    /// A new socket may get the inode number of one just deleted; not also its change time.
+    let changed: timespec
 
     /// The socket at `path`, or nil when there is none (or something else is there).
     init?(_ path: String) {
@@ -14,6 +16,11 @@ struct SocketIdentity: Equatable, Sendable {
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return nil }
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+        changed = info.st_ctim
+    }
+
+    static func == (a: SocketIdentity, b: SocketIdentity) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }
 

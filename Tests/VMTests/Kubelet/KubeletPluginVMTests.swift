@@ -53,16 +53,17 @@ import Testing
 
         // Registration: each pool on its own endpoint, with the options it serves.
         try await Self.eventually("both pools registered\n\(daemon.logText)") {
-            kubelet.registered(Self.input) == 1 && kubelet.registered("fractal.dev/input-gamepad") == 1
+            kubelet.registered(Self.input) >= 1 && kubelet.registered("fractal.dev/input-gamepad") >= 1
         }
         let registration = try #require(kubelet.registrations.withLock { $0.first { $0.resourceName == Self.input } })
         #expect(registration.version == "v1beta1" && registration.endpoint == Self.endpoint)
         #expect(!registration.options.preStartRequired && !registration.options.getPreferredAllocationAvailable)
 
         // The kubelet restarts: its socket is new and ours are gone; the plugin serves and registers again.
+        let first = kubelet.registered(Self.input)
         try await kubelet.restartRegistration()
         try await Self.eventually("registered again after the kubelet's socket was made anew\n\(daemon.logText)") {
-            kubelet.registered(Self.input) == 2 && access(kubelet.directory + "/" + Self.endpoint, F_OK) == 0
+            kubelet.registered(Self.input) > first && access(kubelet.directory + "/" + Self.endpoint, F_OK) == 0
         }
 
         // ListAndWatch: every slot, healthy.
@@ -110,6 +111,7 @@ import Testing
 
         // Killed and started again, with two pods still running: those two stay (made again under
         // the same FractalIDs, since their devices ended with the process), nothing else is left.
+        let beforeRestart = kubelet.registered(Self.input)
         daemon.stop(signal: SIGKILL)
         try daemon.start()
         let kept = Set(ids[0...1])
@@ -117,7 +119,7 @@ import Testing
             let leases = try await client.leases()
             return Set(leases.map(\.id)) == kept && leases.allSatisfy { $0.state == .active }
         }
-        try await Self.eventually("registered by the new process\n\(daemon.logText)") { kubelet.registered(Self.input) == 3 }
+        try await Self.eventually("registered by the new process\n\(daemon.logText)") { kubelet.registered(Self.input) > beforeRestart }
         let specFiles = try FileManager.default.contentsOfDirectory(atPath: cdi).filter { $0.hasSuffix(".json") }.sorted()
         #expect(specFiles == kept.map { URL(filePath: specs.file(of: $0)).lastPathComponent }.sorted())
         for id in ids {
