@@ -95,24 +95,24 @@ public final class DualSensePad: Sendable {
 
         var state = State()
         let deadline = ContinuousClock.now + bindTimeout
-        var syspath: String?
-        while true {
+        var found: String?
+        while found == nil {
             var stopped = false
             for request in try device.readRequests() {
                 if case .stop = request { stopped = true }
                 try Self.answer(request, device: device, mac: mac, state: &state)
             }
-            if syspath == nil { syspath = HIDSysfs.device(phys: phys, settled: Self.probed) }
-            if syspath != nil { break }
+            found = HIDSysfs.device(phys: phys, settled: Self.probed)
+            if found != nil { break }
             if stopped {
-                throw UHIDError(code: .notBound, operation: "bind", path: syspath ?? uhidPath, detail: "\(Self.module) stopped the device while probing it")
+                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) stopped the device while probing it")
             }
             guard ContinuousClock.now < deadline else {
-                throw UHIDError(code: .notBound, operation: "bind", path: syspath ?? uhidPath, detail: "\(Self.module) did not bind it within \(bindTimeout)")
+                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) did not bind it within \(bindTimeout)")
             }
             _ = try device.waitForRequest(timeout: .milliseconds(20))
         }
-        guard let syspath else { throw UHIDError(code: .notBound, operation: "bind", path: uhidPath) }
+        guard let syspath = found else { throw UHIDError(code: .notBound, operation: "bind", path: uhidPath) }
 
         // The driver registered its input devices, LEDs and hidraw node while probing.
         var gamepad: [DeviceNode] = []
