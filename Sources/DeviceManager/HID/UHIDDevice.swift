@@ -83,7 +83,8 @@ public enum UHIDRequest: Hashable, Sendable {
 /// (feature reports a driver asks for, output reports) are read with `readRequests()` and must
 /// be answered: a driver asking for a report waits up to 5 s for the reply.
 public final class UHIDDevice: Sendable {
-    public let description: UHIDDeviceDescription
+    /// What the kernel was told.
+    public let deviceDescription: UHIDDeviceDescription
     /// The uhid node the device was made through.
     public let uhidPath: String
 
@@ -116,7 +117,7 @@ public final class UHIDDevice: Sendable {
             }
         }
         guard result == 0 else { throw UHIDError(operation: "write(UHID_CREATE2)", path: uhidPath, errno: -result) }
-        self.description = description
+        self.deviceDescription = description
         self.uhidPath = uhidPath
         self.state = Mutex(fd)
         succeeded = true
