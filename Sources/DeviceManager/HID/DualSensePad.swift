@@ -119,17 +119,18 @@ public final class DualSensePad: Sendable {
         var motion: [DeviceNode] = []
         var touchpad: [DeviceNode] = []
         for input in HIDSysfs.inputDevices(of: syspath) {
-            let found: [DeviceNode]
-            do { found = try InputSysfs.nodes(of: input) } catch {
+            let made: [DeviceNode]
+            do { made = try InputSysfs.nodes(of: input) } catch {
                 throw UHIDError(operation: error.operation, path: error.path, errno: error.errno)
             }
+            // Told apart by what the driver declares, not by the names it gives them.
             let properties = HIDSysfs.properties(of: input)
             if properties & (1 << UInt64(INPUT_PROP_ACCELEROMETER)) != 0 {
-                motion += found
+                motion += made
             } else if properties & (1 << UInt64(INPUT_PROP_BUTTONPAD)) != 0 {
-                touchpad += found
+                touchpad += made
             } else {
-                gamepad += found
+                gamepad += made
             }
         }
         // Without evdev the pad is invisible to everything that matters.
