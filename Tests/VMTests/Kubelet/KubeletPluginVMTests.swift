@@ -4,6 +4,7 @@ import FractalClient
 import Foundation
 import GRPCCore
 import KubeletAPI
+import Synchronization
 import Testing
 
 /// `fractal-agent --kubelet` against the kubelet's protocol. No kubelet runs here, so the kubelet
@@ -47,6 +48,8 @@ import Testing
         let daemon = try DaemonProcess(extraArguments: [
             "--kubelet", "--kubelet-dir", kubelet.directory, "--pod-resources-socket", kubelet.podResourcesSocket,
             "--kube-poll", "1", "--kube-slots", "4", "--cdi-dir", cdi,
+            // Three sessions fill the host: the fourth slot is then reported unhealthy.
+            "--max-leases", "3",
         ])
         let client = daemon.client()
         defer { Task { await client.shutdown() } }
@@ -71,6 +74,19 @@ import Testing
         #expect(devices.map(\.id) == ["input-0", "input-1", "input-2", "input-3"])
         #expect(devices.allSatisfy { $0.health == "Healthy" })
 
+        // A kubelet's watch stays open: it hears each change of health.
+        let watched = WatchedLists()
+        let watching = Task { [kubelet] in
+            try await kubelet.withPlugin(Self.endpoint) { plugin in
+                try await plugin.listAndWatch(V1beta1_Empty()) { response in
+                    for try await message in response.messages { watched.lists.withLock { $0.append(message.devices) } }
+                }
+            }
+        }
+        defer { watching.cancel() }
+        func lastHealth() -> [String] { watched.lists.withLock { $0.last ?? [] }.map(\.health) }
+        try await Self.eventually("the watch's first list") { lastHealth().count == 4 }
+
         // Allocate 3 slots: 3 active leases, each answered with its CDI name and the same grant spelled out.
         let answer = try await kubelet.allocate(Self.endpoint, [["input-0"], ["input-1"], ["input-2"]])
         #expect(answer.containerResponses.count == 3)
@@ -88,6 +104,11 @@ import Testing
             let lease = try #require(leases.first { $0.id == id })
             #expect(lease.state == .active && lease.note == "kubelet fractal.dev/input input-\(index)")
             #expect(lease.devices.map(\.role) == [.keyboard, .mouse, .tablet])
+        }
+
+        // At the lease limit the free slot is unhealthy; the allocated ones stay healthy.
+        try await Self.eventually("the free slot reported unhealthy at the lease limit") {
+            lastHealth() == ["Healthy", "Healthy", "Healthy", "Unhealthy"]
         }
 
         // Unknown and allocated slots are refused, naming them.
@@ -108,6 +129,8 @@ import Testing
             try await !client.leases().contains { $0.id == ids[2] }
         }
         #expect(access(specs.file(of: ids[2]), F_OK) != 0)
+        try await Self.eventually("every slot healthy again below the limit") { lastHealth() == Array(repeating: "Healthy", count: 4) }
+        watching.cancel()
 
         // Killed and started again, with two pods still running: those two stay (made again under
         // the same FractalIDs, since their devices ended with the process), nothing else is left.
@@ -135,4 +158,9 @@ import Testing
         for id in kept { _ = try await client.releaseLease(id.rawValue, keepDirectories: false) }
         daemon.stop()
     }
+}
+
+/// What a ListAndWatch stream sent, in order.
+final class WatchedLists: Sendable {
+    let lists = Mutex<[[V1beta1_Device]]>([])
 }

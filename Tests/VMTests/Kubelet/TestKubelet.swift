@@ -37,15 +37,16 @@ final class TestKubelet: Sendable {
 
     /// What a kubelet restart does to the directory: its socket made anew, every plugin's deleted.
     func restartRegistration() async throws {
-        stop(kubeletSocket)
+        await stop(kubeletSocket)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             unlink(directory + "/" + name)
         }
         try await serve(at: kubeletSocket, Registration(kubelet: self))
     }
 
+    /// At the end of the test: the servers stop and their sockets go.
     func stopAll() {
-        for path in servers.withLock({ Array($0.keys) }) { stop(path) }
+        for task in servers.withLock({ $0.values }) { task.cancel() }
     }
 
     private func serve(at path: String, _ service: any RegistrableRPCService) async throws {
@@ -56,8 +57,12 @@ final class TestKubelet: Sendable {
         servers.withLock { $0[path] = task }
     }
 
-    private func stop(_ path: String) {
-        servers.withLock { $0.removeValue(forKey: path) }?.cancel()
+    /// Waits until the server has closed: NIO unlinks a unix socket's path when its listener
+    /// closes, which would take the new server's socket if it came after the new bind.
+    private func stop(_ path: String) async {
+        let task = servers.withLock { $0.removeValue(forKey: path) }
+        task?.cancel()
+        await task?.value
         unlink(path)
     }
 
