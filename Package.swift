@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CLibEvdev", pkgConfig: "libevdev", providers: [.apt(["libevdev-dev"])]),
         .systemLibrary(name: "CLibUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         .systemLibrary(name: "CLibSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Keymaps compiled from XKB names, for typing text in any layout (Debian's libxkbcommon-dev; xkb-data at run time).
+        .systemLibrary(name: "CLibXKBCommon", pkgConfig: "xkbcommon", providers: [.apt(["libxkbcommon-dev"])]),
         // C over the uinput ioctls: what Swift cannot import (function-like ioctl macros).
         .target(name: "CUInput", dependencies: ["CLibEvdev"], cSettings: gnuSource),
         // C over /dev/uhid: struct uhid_event is a 4 KiB packed union Swift would copy as tuples.
@@ -50,7 +52,7 @@ let package = Package(
             name: "DeviceManager",
             dependencies: [
                 "CUInput", "CLibEvdev", "CLibUdev", "CFractalLinux", "FractalSystem",
-                "CUHID",
+                "CUHID", "CLibXKBCommon",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
