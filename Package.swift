@@ -123,6 +123,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The kubelet's side of its protocols, played from the upstream protos, for the VM tests and the benchmark.
+        .target(
+            name: "KubeletPeer",
+            dependencies: [
+                "KubeletAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Tests/KubeletPeer"
+        ),
         // devicectl's side of the socket: the API's vocabulary, not the agent's Docker and ECS code.
         .target(
             name: "FractalClient",
@@ -154,7 +164,7 @@ let package = Package(
             name: "fractal-bench",
             dependencies: [
                 "DeviceManager", "CUInput", "CLibEvdev", "CLibUdev", "CBenchBaselines", "FractalClient", "FractalAPI", "Agent",
-                "SessionServer", "FractalSessionClient", "FractalSessionProtocol",
+                "SessionServer", "FractalSessionClient", "FractalSessionProtocol", "KubeletPeer", "KubeletAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -177,8 +187,8 @@ let package = Package(
             dependencies: [
                 "DeviceManager", "CUInput", "CLibEvdev", "FractalAPI", "FractalClient", "FractalSystem", "Agent", "FractalSessionClient",
                 "FractalSessionProtocol",
-                // The test kubelet (Kubelet/): the kubelet's side of its protocols.
-                "KubeletAPI",
+                // The test kubelet (KubeletPeer): the kubelet's side of its protocols.
+                "KubeletPeer", "KubeletAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],

@@ -4,24 +4,25 @@ import GRPCNIOTransportHTTP2Posix
 import KubeletAPI
 import Synchronization
 
-/// The kubelet's side of the device-plugin protocol, played by the test: no kubelet runs in the
-/// VM, so its `Registration` and `PodResourcesLister` servers are implemented here from the same
-/// upstream protocol definitions (Sources/KubeletAPI), over unix sockets in a temporary
-/// directory, with a `DevicePlugin` client for the plugin's endpoints.
-final class TestKubelet: Sendable {
+/// The kubelet's side of the device-plugin protocol, played by the VM tests and fractal-bench: no
+/// kubelet runs in the VM, so its `Registration` and `PodResourcesLister` servers are implemented
+/// here from the same upstream protocol definitions (Sources/KubeletAPI), over unix sockets in a
+/// temporary directory, with a `DevicePlugin` client for the plugin's endpoints.
+public final class TestKubelet: Sendable {
     /// Stands for `/var/lib/kubelet/device-plugins`.
-    let directory: String
+    public let directory: String
     /// Stands for `/var/lib/kubelet/pod-resources/kubelet.sock`.
-    let podResourcesSocket: String
-    var kubeletSocket: String { directory + "/kubelet.sock" }
+    public let podResourcesSocket: String
+    /// Stands for `/var/lib/kubelet/device-plugins/kubelet.sock`, where plugins register.
+    public var kubeletSocket: String { directory + "/kubelet.sock" }
 
     /// Every `Register` received, in order.
-    let registrations = Mutex<[V1beta1_RegisterRequest]>([])
+    public let registrations = Mutex<[V1beta1_RegisterRequest]>([])
     /// What `List` answers: pod name to its one container's devices (resource name, device IDs).
-    let pods = Mutex<[String: (resource: String, ids: [String])]>([:])
+    public let pods = Mutex<[String: (resource: String, ids: [String])]>([:])
     private let servers = Mutex<[String: Task<Void, Never>]>([:])
 
-    init() throws {
+    public init() throws {
         let base = "/tmp/kubelet-\(UUID().uuidString.prefix(8).lowercased())"
         directory = base + "/device-plugins"
         podResourcesSocket = base + "/pod-resources/kubelet.sock"
@@ -30,13 +31,13 @@ final class TestKubelet: Sendable {
     }
 
     /// Starts both servers and waits until they listen.
-    func start() async throws {
+    public func start() async throws {
         try await serve(at: podResourcesSocket, PodResources(kubelet: self))
         try await serve(at: kubeletSocket, Registration(kubelet: self))
     }
 
     /// What a kubelet restart does to the directory: its socket made anew, every plugin's deleted.
-    func restartRegistration() async throws {
+    public func restartRegistration() async throws {
         await stop(kubeletSocket)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             unlink(directory + "/" + name)
@@ -45,7 +46,7 @@ final class TestKubelet: Sendable {
     }
 
     /// At the end of the test: the servers stop and their sockets go.
-    func stopAll() {
+    public func stopAll() {
         for task in servers.withLock({ $0.values }) { task.cancel() }
     }
 
@@ -66,12 +67,13 @@ final class TestKubelet: Sendable {
         unlink(path)
     }
 
-    func registered(_ resource: String) -> Int {
+    /// How many `Register` calls named `resource`.
+    public func registered(_ resource: String) -> Int {
         registrations.withLock { $0.filter { $0.resourceName == resource }.count }
     }
 
     /// Calls `body` with a client of the plugin's endpoint `endpoint` in `directory`.
-    func withPlugin<Result: Sendable>(
+    public func withPlugin<Result: Sendable>(
         _ endpoint: String, _ body: (V1beta1_DevicePlugin.Client<HTTP2ClientTransport.Posix>) async throws -> Result
     ) async throws -> Result {
         let transport = try HTTP2ClientTransport.Posix(
@@ -82,7 +84,7 @@ final class TestKubelet: Sendable {
     }
 
     /// The first list ListAndWatch sends.
-    func firstList(_ endpoint: String) async throws -> [V1beta1_Device] {
+    public func firstList(_ endpoint: String) async throws -> [V1beta1_Device] {
         try await withPlugin(endpoint) { plugin in
             try await plugin.listAndWatch(V1beta1_Empty()) { response in
                 for try await message in response.messages { return message.devices }
@@ -92,7 +94,7 @@ final class TestKubelet: Sendable {
     }
 
     /// One Allocate with a container request per list of device IDs.
-    func allocate(_ endpoint: String, _ containers: [[String]]) async throws -> V1beta1_AllocateResponse {
+    public func allocate(_ endpoint: String, _ containers: [[String]]) async throws -> V1beta1_AllocateResponse {
         var request = V1beta1_AllocateRequest()
         request.containerRequests = containers.map { ids in
             var container = V1beta1_ContainerAllocateRequest()
