@@ -4,6 +4,7 @@ import FractalClient
 import Foundation
 import GRPCCore
 import KubeletAPI
+import KubeletPeer
 import Synchronization
 import Testing
 
