@@ -316,7 +316,10 @@ public final class KubeletPlugin: Service, Sendable {
         }
         response.devices = grant.presentNodes.map { node in
             var device = V1beta1_DeviceSpec()
-            device.hostPath = node.hostPath
+            // The kubelet records this answer and replays it when it restarts the container, maybe
+            // after the lease's devices were made again: `eventN` could be another lease's node by
+            // then; the udev rules' link is this lease's device or nothing (runtimes resolve it).
+            device.hostPath = node.stableLink ?? node.hostPath
             device.containerPath = node.containerPath
             device.permissions = ContainerGrant.Node.permissions
             return device

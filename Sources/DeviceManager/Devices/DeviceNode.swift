@@ -27,4 +27,15 @@ public struct DeviceNode: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(path) (\(kind.rawValue), \(major):\(minor))" }
+
+    /// Where fractal-agent's udev rules link the nodes of a lease's devices.
+    public static let stableLinkDirectory = "/dev/input/by-fractal-id"
+
+    /// The link the udev rules make to the `kind` node of lease `id`'s device `role`:
+    /// `<directory>/<id>/<role>` for its event node, `<role>-joystick` and `<role>-mouse` for the others.
+    /// It names the lease's own device or nothing: unlike `eventN`, it is never another lease's node.
+    public static func stableLink(id: FractalID, role: DeviceRole, kind: Kind) -> String {
+        let suffix = kind == .event ? "" : "-" + kind.rawValue
+        return "\(stableLinkDirectory)/\(id.rawValue)/\(role.rawValue)\(suffix)"
+    }
 }

@@ -15,21 +15,27 @@ public struct ContainerGrant: Sendable, Equatable {
         /// Whether the node is made when the container starts; otherwise only its numbers are
         /// granted (a hot-plug slot: the node appears in a running container when it is plugged).
         public var present: Bool
+        /// The udev rules' link to the node (`DeviceNode.stableLink`), when udevd ran them: a path that
+        /// names this lease's device or nothing, for grants recorded and replayed later (a kubelet's).
+        public var stableLink: String?
 
         /// Read, write and mknod: mknod lets hot-plug make the node inside a running container.
         public static let permissions = "rwm"
 
-        public init(hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32, present: Bool = true) {
+        public init(
+            hostPath: String, containerPath: String? = nil, major: UInt32, minor: UInt32, present: Bool = true, stableLink: String? = nil
+        ) {
             self.hostPath = hostPath
             self.containerPath = containerPath ?? hostPath
             self.major = major
             self.minor = minor
             self.present = present
+            self.stableLink = stableLink
         }
 
         /// A leased node at the same path inside the container.
-        public init(_ node: LeasedNode, present: Bool = true) {
-            self.init(hostPath: node.path, major: node.major, minor: node.minor, present: present)
+        public init(_ node: LeasedNode, present: Bool = true, stableLink: String? = nil) {
+            self.init(hostPath: node.path, major: node.major, minor: node.minor, present: present, stableLink: stableLink)
         }
 
         /// `c MAJOR:MINOR rwm`: the device-cgroup rule for this node's numbers alone.
@@ -120,8 +126,13 @@ public struct ContainerGrant: Sendable, Equatable {
     ///     its volumes where its definition says instead).
     ///   - sessionDirectory: where the session socket's directory appears (a task's `fractal.session-dir`).
     public init(lease: Lease, roles: Set<DeviceRole>? = nil, directories: Bool = true, sessionDirectory: String = defaultSessionDirectory) {
+        let linked = lease.udev == .initialized
         let nodes = lease.devices.filter { roles?.contains($0.role) ?? true }.flatMap { device in
-            device.nodes.map { Node($0, present: device.plugged) }
+            device.nodes.map { node in
+                let kind = DeviceNode.Kind(rawValue: node.kind)
+                let link = linked ? kind.map { DeviceNode.stableLink(id: lease.id, role: device.role, kind: $0) } : nil
+                return Node(node, present: device.plugged, stableLink: link)
+            }
         }
         self.init(
             id: lease.id, nodes: nodes, directories: directories ? lease.directories.map(\.path) : [], session: lease.session,

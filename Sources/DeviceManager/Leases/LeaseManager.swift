@@ -637,7 +637,7 @@ public final class LeaseManager: Sendable {
         let unmarked = watcher.lacking(UdevRules.hiddenProperty, in: syspaths)
         guard unmarked.isEmpty else { throw .udevRulesMissing(id, devices: unmarked.map { ($0 as NSString).lastPathComponent }) }
         for index in leased.indices {
-            let link = "/dev/input/by-fractal-id/\(id.rawValue)/\(leased[index].role.rawValue)"
+            let link = DeviceNode.stableLink(id: id, role: leased[index].role, kind: .event)
             if FileManager.default.fileExists(atPath: link) { leased[index].stableLink = link }
         }
         return (leased, .initialized)

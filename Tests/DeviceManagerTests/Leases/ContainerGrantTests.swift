@@ -46,6 +46,18 @@ import Testing
         #expect(grant.environment.last?.assignment == "FRACTAL_SESSION_SOCKET=/run/input/input.sock")
     }
 
+    @Test func nodesCarryTheUdevRulesLinksOnlyWhenUdevRanThem() {
+        var lease = Self.lease
+        #expect(ContainerGrant(lease: lease).nodes.allSatisfy { $0.stableLink == nil })
+        lease.udev = .initialized
+        let id = Self.id.rawValue
+        #expect(ContainerGrant(lease: lease).nodes.map(\.stableLink) == [
+            "/dev/input/by-fractal-id/\(id)/keyboard", "/dev/input/by-fractal-id/\(id)/gamepad",
+            "/dev/input/by-fractal-id/\(id)/gamepad-joystick",
+        ])
+        #expect(DeviceNode.stableLink(id: Self.id, role: .mouse, kind: .mouse) == "/dev/input/by-fractal-id/\(id)/mouse-mouse")
+    }
+
     @Test func dockerRunFlagsAreTheGrantAsFlags() {
         let id = Self.id.rawValue
         #expect(ContainerGrant(lease: Self.lease).dockerRunFlags == [
