@@ -90,6 +90,11 @@ public final class FractalClient: Sendable {
         let _: Empty = try await call("POST", "/v1/leases/\(escape(id))/events", body: request)
     }
 
+    /// Types text on the lease's keyboard in the request's layout.
+    public func type(_ id: String, _ request: TextRequest) async throws -> TextResponse {
+        try await call("POST", "/v1/leases/\(escape(id))/text", body: request)
+    }
+
     public func version() async throws -> VersionResponse {
         try await call("GET", "/v1/version")
     }

@@ -103,6 +103,26 @@ struct APIRoutes: Sendable {
                 return Response(status: .noContent)
             }
         }
+        router.post("/v1/leases/:id/text") { request, context in
+            await handle("type text") {
+                let id = try fractalID(context)
+                let body = try await decode(TextRequest.self, from: request)
+                guard !body.text.isEmpty else { throw APIError.badRequest("text is empty") }
+                guard body.text.count <= TextRequest.maximumCharacters else {
+                    throw APIError.badRequest("text has \(body.text.count) characters; at most \(TextRequest.maximumCharacters) per request")
+                }
+                // Every character is mapped before any is typed: an untypable one leaves nothing half-typed.
+                let text = body.text
+                let batches = try await runBlocking { try KeyboardLayout(try body.layoutName()).batches(typing: text) }
+                for (index, batch) in batches.enumerated() {
+                    // A pause between batches lets readers drain their evdev buffers.
+                    if index > 0 { try await Task.sleep(for: .milliseconds(2)) }
+                    try await runBlocking { try manager.inject(id, role: .keyboard, events: batch) }
+                    metrics.eventsInjected.increment(by: Int64(batch.count))
+                }
+                return json(TextResponse(characters: text.count, events: batches.reduce(0) { $0 + $1.count }))
+            }
+        }
     }
 
     func registerTasks(on router: Router<APIRequestContext>) {
@@ -220,6 +240,9 @@ struct APIRoutes: Sendable {
                 default: return (.badGateway, cause.description)
                 }
             }
+        case let error as KeyboardLayoutError:
+            if case .untypable = error { return (.unprocessableContent, error.description) }
+            return (.badRequest, error.description)
         case let error as LeaseError:
             let status: HTTPResponse.Status
             switch error {

@@ -250,6 +250,7 @@ struct Inject: AsyncParsableCommand {
             Steps run in this order: --press, --text, --key, --button, --move, --move-to, --wheel, --click, --axis, --release.
             Examples:
               devicectl inject ID keyboard --text 'hello world'
+              devicectl inject ID keyboard --text 'äöü€@' --layout de
               devicectl inject ID keyboard --press KEY_LEFTCTRL --key c --release KEY_LEFTCTRL
               devicectl inject ID mouse --move 40,-10 --click left
               devicectl inject ID tablet --move-to 32768,32768 --click left
@@ -265,7 +266,8 @@ struct Inject: AsyncParsableCommand {
     var role: String
 
     @Option(help: "Hold a key down (KEY_LEFTCTRL, leftshift, ...).") var press: [String] = []
-    @Option(help: "Type text (US layout).") var text: String?
+    @Option(help: "Type text on the keyboard: any character the layout has a key for.") var text: String?
+    @Option(help: ArgumentHelp("The XKB layout --text is typed in.", valueName: "LAYOUT[,VARIANT]")) var layout = "us"
     @Option(help: "Tap a key (KEY_A, a, enter, f2, ...).") var key: [String] = []
     @Option(help: "Tap a button (BTN_SOUTH, south, BTN_LEFT, ...).") var button: [String] = []
     @Option(help: "Move relatively by DX,DY (mouse).") var move: String?
@@ -279,12 +281,15 @@ struct Inject: AsyncParsableCommand {
         guard DeviceRole(rawValue: role) != nil else {
             throw ValidationError("unknown device role '\(role)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if text != nil, role != DeviceRole.keyboard.rawValue { throw ValidationError("--text types on the keyboard, not the \(role)") }
+        do { _ = try KeyboardLayoutName(parsing: layout) } catch { throw ValidationError("--layout: \(error)") }
     }
 
-    func events() throws(EventScript.Error) -> [InputEvent] {
+    /// The steps before --text (held keys) and after it; the daemon types the text itself, in the layout.
+    func events() throws(EventScript.Error) -> (before: [InputEvent], after: [InputEvent]) {
+        var before: [InputEvent] = []
+        for name in press { before += EventScript.press(try EventScript.code(named: name), down: true) }
         var events: [InputEvent] = []
-        for name in press { events += EventScript.press(try EventScript.code(named: name), down: true) }
-        if let text { events += try EventScript.type(text) }
         for name in key + button { events += EventScript.tap(try EventScript.code(named: name)) }
         if let move {
             let (dx, dy) = try EventScript.pair(move)
@@ -304,16 +309,26 @@ struct Inject: AsyncParsableCommand {
             events += [.abs(try EventScript.axis(named: parts[0], type: UInt16(EV_ABS)), value), .syn()]
         }
         for name in release { events += EventScript.press(try EventScript.code(named: name), down: false) }
-        return events
+        return (before, events)
     }
 
     func run() async throws {
-        let batch: [InputEvent]
-        do { batch = try events() } catch { throw ValidationError(error.description) }
-        guard !batch.isEmpty else { throw ValidationError("nothing to send: give --text, --key, --move, --click, ...") }
-        let request = InjectRequest(role: role, events: batch)
-        try await connection.withClient { try await $0.inject(id, request) }
-        print("sent \(batch.count) events to \(id) \(role)")
+        let (before, after): ([InputEvent], [InputEvent])
+        do { (before, after) = try events() } catch { throw ValidationError(error.description) }
+        guard let text else {
+            guard !(before + after).isEmpty else { throw ValidationError("nothing to send: give --text, --key, --move, --click, ...") }
+            try await connection.withClient { try await $0.inject(id, InjectRequest(role: role, events: before + after)) }
+            print("sent \((before + after).count) events to \(id) \(role)")
+            return
+        }
+        let name = try KeyboardLayoutName(parsing: layout)
+        let typed = try await connection.withClient { client in
+            if !before.isEmpty { try await client.inject(id, InjectRequest(role: role, events: before)) }
+            let typed = try await client.type(id, TextRequest(text: text, layout: name))
+            if !after.isEmpty { try await client.inject(id, InjectRequest(role: role, events: after)) }
+            return typed
+        }
+        print("typed \(typed.characters) characters (\(name)) and sent \(before.count + typed.events + after.count) events to \(id) \(role)")
     }
 }
 

@@ -1,0 +1,71 @@
+import CLibEvdev
+import DeviceManager
+import FractalAPI
+import FractalClient
+import Foundation
+import Testing
+
+/// `devicectl inject --text --layout` through the daemon onto a lease's keyboard, read from the
+/// node by xkbcommon with the same keymap, as a program in the session would read it.
+@Suite(.serialized) struct TextInjectionVMTests {
+    @Test func textTypedInUSGermanAndFrenchReadsBackExactlyAndUntypableTextWritesNothing() async throws {
+        try requireVM()
+        try installUdevRules()
+        let daemon = try DaemonProcess()
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        _ = try await client.createLease(CreateLeaseRequest(id: "text", devices: ["keyboard"]))
+        let node = try EvdevNode("/dev/input/by-fractal-id/text/keyboard")
+
+        // What each layout has keys for, of äöü€@: us none but @; fr € and @ with AltGr (its
+        // umlauts need a dead key); de all, AltGr for € and @.
+        let wanted = "äöü€@"
+        for (layout, typable) in [("us", "@"), ("de", "äöü€@"), ("fr", "€@")] {
+            let name = try KeyboardLayoutName(layout: layout)
+            if typable != wanted {
+                let (status, message) = try daemon.devicectl(["inject", "text", "keyboard", "--text", wanted, "--layout", layout])
+                #expect(status == 1, "\(message)")
+                #expect(message.contains("keyboard layout \(layout) cannot type 'ä' (U+00E4) at 0"), "\(message)")
+            }
+            let (status, message) = try daemon.devicectl(["inject", "text", "keyboard", "--text", typable, "--layout", layout])
+            #expect(status == 0, "\(message)")
+            // The refusal above wrote nothing: exactly this text's events arrive, and no more.
+            let count = try KeyboardLayout(name).events(typing: typable).count
+            let reader = try KeymapReader(name)
+            for event in try node.read(count: count) { reader.read(event) }
+            #expect(reader.text == typable, "\(layout)")
+            #expect(pendingEvents(node) == 0, "\(layout)")
+        }
+
+        // The API: a layout that does not compile is a 400 naming it, untypable text a 422 listing it.
+        do {
+            _ = try await client.type("text", TextRequest(text: "a", layout: try KeyboardLayoutName(layout: "xx")))
+            Issue.record("typed in layout xx")
+        } catch FractalClientError.api(let status, let message) {
+            #expect(status == 400)
+            #expect(message.contains("keyboard layout xx does not compile"), "\(message)")
+        }
+        do {
+            _ = try await client.type("text", TextRequest(text: "a€"))
+            Issue.record("typed € on us")
+        } catch FractalClientError.api(let status, let message) {
+            #expect(status == 422)
+            #expect(message.contains("'€' (U+20AC) at 1"), "\(message)")
+        }
+        let typed = try await client.type("text", TextRequest(text: "Hi\n"))
+        #expect(typed.characters == 3)
+        let reader = try KeymapReader(.us)
+        for event in try node.read(count: typed.events) { reader.read(event) }
+        #expect(reader.text == "Hi\n")
+        #expect(pendingEvents(node) == 0)
+        daemon.stop()
+    }
+
+    /// Events waiting on the node now (it is opened non-blocking).
+    private func pendingEvents(_ node: EvdevNode) -> Int {
+        var count = 0
+        var event = input_event()
+        while Glibc.read(node.fd, &event, MemoryLayout<input_event>.size) == MemoryLayout<input_event>.size { count += 1 }
+        return count
+    }
+}
