@@ -41,6 +41,8 @@ import Testing
         let layout = try KeyboardLayout(fr)
         #expect(layout.stroke(for: "€") == .init(key: UInt16(KEY_E), modifiers: [UInt16(KEY_RIGHTALT)]))
         #expect(layout.stroke(for: "@") == .init(key: UInt16(KEY_0), modifiers: [UInt16(KEY_RIGHTALT)]))
+        #expect(layout.stroke(for: "é") == .init(key: UInt16(KEY_2), modifiers: []))
+        #expect(try layout.events(typing: "hé€").count == 16)
         // ä, ö and ü need a dead key on fr: reported, not typed.
         #expect(throws: KeyboardLayoutError.untypable(
             [.init(offset: 0, character: "ä"), .init(offset: 1, character: "ö"), .init(offset: 2, character: "ü")], layout: fr)
