@@ -96,10 +96,18 @@ import Testing
         let daemon = try DaemonProcess()
         let client = daemon.client()
         defer { Task { await client.shutdown() } }
-        let lease = try await client.createLease(CreateLeaseRequest(devices: ["keyboard", "gamepad"]))
+        let lease = try await client.createLease(CreateLeaseRequest(devices: ["keyboard", "gamepad", "mouse"]))
         let gamepad = try #require(lease.devices.first { $0.role == .gamepad })
         #expect(gamepad.stableLink == "/dev/input/by-fractal-id/\(lease.id)/gamepad")
-        #expect(FileManager.default.fileExists(atPath: "/dev/input/by-fractal-id/\(lease.id)/gamepad-joystick"))
+        // Every node has a link of the lease's own (what the kubelet's answer names), each to that very node.
+        for device in lease.devices {
+            for node in device.nodes {
+                let kind = try #require(DeviceNode.Kind(rawValue: node.kind))
+                let link = DeviceNode.stableLink(id: lease.id, role: device.role, kind: kind)
+                #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)).map { ($0 as NSString).lastPathComponent }
+                    == (node.path as NSString).lastPathComponent, "\(link)")
+            }
+        }
 
         // udevadm test runs the rules on the input device and on its nodes and says what it ran.
         for sysname in [gamepad.sysname] + gamepad.nodes.map({ ($0.path as NSString).lastPathComponent }) {
