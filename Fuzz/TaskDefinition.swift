@@ -84,18 +84,22 @@ func checkRoundTrip(_ plan: TaskPlan) {
 }
 
 func checkContainerCreation(_ plan: TaskPlan) {
-    var nodes: [DeviceRole: ContainerDeviceNode] = [:]
+    // The lease the daemon would make for the plan: one event node per role, slots unplugged.
+    var lease = Lease(id: session, state: .active, udev: .initialized, session: sessionPaths)
     var minor: UInt32 = 64
     for role in plan.deviceRoles + plan.hotplugRoles {
-        nodes[role] = ContainerDeviceNode(
-            hostPath: "/dev/input/event\(minor - 64)", major: 13, minor: minor, present: !plan.hotplugRoles.contains(role))
+        lease.devices.append(LeasedDevice(
+            role: role, name: role.rawValue, phys: "fractal/\(session)/\(role.rawValue)", sysname: "input\(minor)",
+            nodes: [LeasedNode(kind: "event", path: "/dev/input/event\(minor - 64)", major: 13, minor: minor)],
+            plugged: !plan.hotplugRoles.contains(role)))
         minor += 1
     }
     for index in plan.containers.indices {
-        let granted = (plan.containerDeviceRoles[index] + plan.containerHotplugRoles[index]).compactMap { nodes[$0] }
+        let grant = plan.grant(at: index, lease: lease)
+        let granted = grant.nodes
         let creation: ContainerCreation
         do {
-            creation = try plan.containerCreation(at: index, devices: granted, session: sessionPaths)
+            creation = try plan.containerCreation(at: index, grant: grant)
         } catch {
             _ = error.description
             continue
@@ -114,7 +118,7 @@ func checkContainerCreation(_ plan: TaskPlan) {
 }
 
 /// What Docker will do with `host`, held to the policy.
-func check(_ host: ContainerCreateRequest.HostConfig, granted: [ContainerDeviceNode], plan: TaskPlan) {
+func check(_ host: ContainerCreateRequest.HostConfig, granted: [ContainerGrant.Node], plan: TaskPlan) {
     let volumeNames = Set(plan.dockerVolumes.map(\.dockerName))
     for bind in host.Binds ?? [] {
         // Docker splits on ':' and takes the first field as the source.
@@ -135,7 +139,7 @@ func check(_ host: ContainerCreateRequest.HostConfig, granted: [ContainerDeviceN
             violation("maps host device '\(device.PathOnHost)'", plan)
         }
     }
-    let grantedRules = Set(granted.filter { !$0.present }.map { "c \($0.major):\($0.minor) rwm" })
+    let grantedRules = Set(granted.filter { !$0.present }.map(\.cgroupRule))
     for rule in host.DeviceCgroupRules ?? [] where !grantedRules.contains(rule) {
         violation("has device cgroup rule '\(rule)'", plan)
     }
