@@ -64,7 +64,6 @@ public enum KeyboardLayoutError: Error, Equatable, Sendable, CustomStringConvert
             let shown = characters.prefix(20).map { "'\($0.character)' (U+\($0.codePoints)) at \($0.offset)" }
             let more = characters.count > shown.count ? " and \(characters.count - shown.count) more" : ""
             return "keyboard layout \(layout) cannot type \(shown.joined(separator: ", "))\(more)"
-                + "; dead-key and compose sequences are not typed"
         }
     }
 }
@@ -87,7 +86,9 @@ public struct UntypableCharacter: Hashable, Sendable, Codable {
 
 /// What a layout types and how: for each character, the key and the modifier keys held for it,
 /// read from the keymap xkbcommon compiles (AltGr is whichever key the layout makes
-/// ISO_Level3_Shift, right Alt on de and fr).
+/// ISO_Level3_Shift, right Alt on de and fr). A letter with one accent that no key types is
+/// typed as the layout's dead key for the accent, then the letter (ä on fr: dead_diaeresis, a),
+/// which the reader's compose table turns into the letter; anything longer is untypable.
 ///
 /// Built once per layout; holds no xkbcommon objects, so it is a plain value any thread may use.
 public struct KeyboardLayout: Sendable {
@@ -100,24 +101,35 @@ public struct KeyboardLayout: Sendable {
 
     public let name: KeyboardLayoutName
     private let strokes: [Character: Stroke]
+    /// The dead key for each combining accent the layout has one for (U+0308 → dead_diaeresis).
+    private let deadKeys: [Unicode.Scalar: Stroke]
 
     /// Compiles `name`'s keymap and reads which keys type which characters, using only `keys`
     /// (by default the lease keyboard's keys: a key the device lacks would never arrive).
     public init(_ name: KeyboardLayoutName, keys: Set<UInt16> = KeyboardLayout.keyboardKeys) throws(KeyboardLayoutError) {
         let keymap = try XKBKeymap(name)
         self.name = name
-        strokes = keymap.strokes(keys: keys)
+        (strokes, deadKeys) = keymap.strokes(keys: keys)
     }
 
     /// The lease keyboard's keys (`DeviceProfile.keyboard`).
     public static let keyboardKeys = Set(DeviceProfile.keyboard.codes[UInt16(EV_KEY)] ?? [])
 
-    /// How `character` is typed, or nil when the layout has no key for it.
+    /// How `character` is typed by a key of its own, or nil when the layout has none for it.
     /// `"\n"`, `"\r"` and `"\r\n"` are Return; a decomposed character is looked up composed.
     public func stroke(for character: Character) -> Stroke? {
         if let stroke = strokes[character] { return stroke }
         let composed = Character(String(character).precomposedStringWithCanonicalMapping)
         return strokes[composed]
+    }
+
+    /// The strokes that type `character`: its own key, or a dead key and then the base letter
+    /// when it is one letter with one accent the layout has a dead key for; nil otherwise.
+    public func strokes(for character: Character) -> [Stroke]? {
+        if let stroke = stroke(for: character) { return [stroke] }
+        let scalars = Array(String(character).decomposedStringWithCanonicalMapping.unicodeScalars)
+        guard scalars.count == 2, let dead = deadKeys[scalars[1]], let base = stroke(for: Character(scalars[0])) else { return nil }
+        return [dead, base]
     }
 
     /// The events that type `text`, one group per character (modifiers down, key down and up,
@@ -126,14 +138,16 @@ public struct KeyboardLayout: Sendable {
         var groups: [[InputEvent]] = []
         var untypable: [UntypableCharacter] = []
         for (offset, character) in text.enumerated() {
-            guard let stroke = stroke(for: character) else {
+            guard let strokes = strokes(for: character) else {
                 untypable.append(UntypableCharacter(offset: offset, character: String(character)))
                 continue
             }
             var events: [InputEvent] = []
-            for modifier in stroke.modifiers { events += [.key(modifier, pressed: true), .syn()] }
-            events += [.key(stroke.key, pressed: true), .syn(), .key(stroke.key, pressed: false), .syn()]
-            for modifier in stroke.modifiers.reversed() { events += [.key(modifier, pressed: false), .syn()] }
+            for stroke in strokes {
+                for modifier in stroke.modifiers { events += [.key(modifier, pressed: true), .syn()] }
+                events += [.key(stroke.key, pressed: true), .syn(), .key(stroke.key, pressed: false), .syn()]
+                for modifier in stroke.modifiers.reversed() { events += [.key(modifier, pressed: false), .syn()] }
+            }
             groups.append(events)
         }
         guard untypable.isEmpty else { throw .untypable(untypable, layout: name) }
@@ -185,7 +199,8 @@ final class XKBKeymap {
             _ = vsnprintf(&buffer, buffer.count, format, arguments)
             let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let messages = Unmanaged<Messages>.fromOpaque(data).takeUnretainedValue()
-            if messages.lines.count < 4 { messages.lines.append(line.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            // The first message names what failed; the rest list include paths and the stages abandoned.
+            if messages.lines.isEmpty { messages.lines.append(line.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         let compiled = "evdev".withCString { rules in
             "pc105".withCString { model in
@@ -236,8 +251,8 @@ final class XKBKeymap {
     /// AltGr (Level3), both, and Level5 where the layout has those keys, through xkbcommon's own
     /// state machine, so what is recorded is what a reader with this keymap gets. The fewest
     /// modifiers win, then a main-block key over the keypad's (whose keys depend on Num Lock),
-    /// then the lower code.
-    func strokes(keys allowed: Set<UInt16>) -> [Character: KeyboardLayout.Stroke] {
+    /// then the lower code. Dead keys are recorded by the accent they add.
+    func strokes(keys allowed: Set<UInt16>) -> (characters: [Character: KeyboardLayout.Stroke], deadKeys: [Unicode.Scalar: KeyboardLayout.Stroke]) {
         let keys = allowed.sorted()
         let shift = modifierKey(XKB_KEY_Shift_L, preferred: KEY_LEFTSHIFT, keys: keys) ?? modifierKey(XKB_KEY_Shift_R, keys: keys)
         let level3 = modifierKey(XKB_KEY_ISO_Level3_Shift, preferred: KEY_RIGHTALT, keys: keys)
@@ -250,12 +265,16 @@ final class XKBKeymap {
         let modifierKeys = Set([shift, level3, level5].compactMap { $0 })
 
         var strokes: [Character: KeyboardLayout.Stroke] = [:]
+        var deadKeys: [Unicode.Scalar: KeyboardLayout.Stroke] = [:]
         for keypad in [false, true] {
             for modifiers in combinations {
                 guard let state = xkb_state_new(keymap) else { continue }
                 defer { xkb_state_unref(state) }
                 for modifier in modifiers { xkb_state_update_key(state, Self.xkbKeycode(modifier), XKB_KEY_DOWN) }
                 for key in keys where !modifierKeys.contains(key) && Self.isKeypad(firstKeysym(of: key)) == keypad {
+                    if let accent = Self.deadKeyAccents[xkb_state_key_get_one_sym(state, Self.xkbKeycode(key))], deadKeys[accent] == nil {
+                        deadKeys[accent] = KeyboardLayout.Stroke(key: key, modifiers: modifiers)
+                    }
                     let value = xkb_state_key_get_utf32(state, Self.xkbKeycode(key))
                     guard let character = Self.character(value), strokes[character] == nil else { continue }
                     strokes[character] = KeyboardLayout.Stroke(key: key, modifiers: modifiers)
@@ -267,8 +286,20 @@ final class XKBKeymap {
             strokes["\n"] = enter
             strokes["\r\n"] = enter
         }
-        return strokes
+        return (strokes, deadKeys)
     }
+
+    /// The accents dead keys add, as the combining characters a decomposed letter ends with.
+    /// Compose tables turn each dead key and a letter into the letter with the accent.
+    static let deadKeyAccents: [xkb_keysym_t: Unicode.Scalar] = [
+        xkb_keysym_t(XKB_KEY_dead_grave): "\u{0300}", xkb_keysym_t(XKB_KEY_dead_acute): "\u{0301}",
+        xkb_keysym_t(XKB_KEY_dead_circumflex): "\u{0302}", xkb_keysym_t(XKB_KEY_dead_tilde): "\u{0303}",
+        xkb_keysym_t(XKB_KEY_dead_macron): "\u{0304}", xkb_keysym_t(XKB_KEY_dead_breve): "\u{0306}",
+        xkb_keysym_t(XKB_KEY_dead_abovedot): "\u{0307}", xkb_keysym_t(XKB_KEY_dead_diaeresis): "\u{0308}",
+        xkb_keysym_t(XKB_KEY_dead_abovering): "\u{030A}", xkb_keysym_t(XKB_KEY_dead_doubleacute): "\u{030B}",
+        xkb_keysym_t(XKB_KEY_dead_caron): "\u{030C}", xkb_keysym_t(XKB_KEY_dead_cedilla): "\u{0327}",
+        xkb_keysym_t(XKB_KEY_dead_ogonek): "\u{0328}",
+    ]
 
     private static func isKeypad(_ keysym: xkb_keysym_t) -> Bool {
         (xkb_keysym_t(XKB_KEY_KP_Space)...xkb_keysym_t(XKB_KEY_KP_Equal)).contains(keysym)
@@ -286,21 +317,36 @@ final class XKBKeymap {
 }
 
 /// The reading side, for tests and tools: key events from a keyboard node turned back into
-/// text by xkbcommon's state machine with the same keymap, as a client of the session would.
+/// text by xkbcommon's state machine with the same keymap and the en_US.UTF-8 compose table
+/// (dead keys), as a client of the session would.
 /// Independent of `KeyboardLayout`'s reverse map, so a test of one against the other means something.
 package final class KeymapReader {
     private let keymap: XKBKeymap
     private let state: OpaquePointer
+    private let composeTable: OpaquePointer
+    private let compose: OpaquePointer
     /// What has been typed so far; Return is read as "\n".
     package private(set) var text = ""
 
     package init(_ name: KeyboardLayoutName) throws(KeyboardLayoutError) {
         keymap = try XKBKeymap(name)
         guard let state = xkb_state_new(keymap.keymap) else { throw .notCompiled(name, reason: "xkb_state_new failed") }
+        guard let table = xkb_compose_table_new_from_locale(keymap.context, "en_US.UTF-8", XKB_COMPOSE_COMPILE_NO_FLAGS),
+              let compose = xkb_compose_state_new(table, XKB_COMPOSE_STATE_NO_FLAGS)
+        else {
+            xkb_state_unref(state)
+            throw .notCompiled(name, reason: "no en_US.UTF-8 compose table")
+        }
         self.state = state
+        composeTable = table
+        self.compose = compose
     }
 
-    deinit { xkb_state_unref(state) }
+    deinit {
+        xkb_compose_state_unref(compose)
+        xkb_compose_table_unref(composeTable)
+        xkb_state_unref(state)
+    }
 
     /// Feeds one event; only EV_KEY presses and releases count (autorepeat, value 2, is ignored).
     package func read(_ event: InputEvent) {
@@ -308,7 +354,20 @@ package final class KeymapReader {
         let keycode = XKBKeymap.xkbKeycode(event.code)
         if event.value == 1 {
             let value = xkb_state_key_get_utf32(state, keycode)
-            if value == 0x0D { text += "\n" } else if value != 0, let scalar = Unicode.Scalar(value) { text.unicodeScalars.append(scalar) }
+            _ = xkb_compose_state_feed(compose, xkb_state_key_get_one_sym(state, keycode))
+            switch xkb_compose_state_get_status(compose) {
+            case XKB_COMPOSE_COMPOSING:
+                break
+            case XKB_COMPOSE_COMPOSED:
+                var buffer = [CChar](repeating: 0, count: 64)
+                let length = xkb_compose_state_get_utf8(compose, &buffer, buffer.count)
+                text += String(decoding: buffer.prefix(Int(max(0, length))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                xkb_compose_state_reset(compose)
+            case XKB_COMPOSE_CANCELLED:
+                xkb_compose_state_reset(compose)
+            default:
+                if value == 0x0D { text += "\n" } else if value != 0, let scalar = Unicode.Scalar(value) { text.unicodeScalars.append(scalar) }
+            }
         }
         xkb_state_update_key(state, keycode, event.value == 1 ? XKB_KEY_DOWN : XKB_KEY_UP)
     }

@@ -35,18 +35,28 @@ import Testing
         #expect(layout.stroke(for: "ä") == .init(key: UInt16(KEY_APOSTROPHE), modifiers: []))
     }
 
-    @Test func frenchTypesWhatItHasAndReportsTheRest() throws {
+    @Test func frenchTypesUmlautsWithItsDeadKeyAndAltGrCharacters() throws {
         let fr = try KeyboardLayoutName(layout: "fr")
-        #expect(try roundTrip("€@azerty", fr) == "€@azerty")
+        #expect(try roundTrip("äöü€@azerty", fr) == "äöü€@azerty")
         let layout = try KeyboardLayout(fr)
         #expect(layout.stroke(for: "€") == .init(key: UInt16(KEY_E), modifiers: [UInt16(KEY_RIGHTALT)]))
         #expect(layout.stroke(for: "@") == .init(key: UInt16(KEY_0), modifiers: [UInt16(KEY_RIGHTALT)]))
         #expect(layout.stroke(for: "é") == .init(key: UInt16(KEY_2), modifiers: []))
         #expect(try layout.events(typing: "hé€").count == 16)
-        // ä, ö and ü need a dead key on fr: reported, not typed.
+        // ä has no key of its own on fr: dead_diaeresis (Shift and the key right of P), then a.
+        #expect(layout.stroke(for: "ä") == nil)
+        #expect(layout.strokes(for: "ä") == [
+            .init(key: UInt16(KEY_LEFTBRACE), modifiers: [UInt16(KEY_LEFTSHIFT)]), .init(key: UInt16(KEY_Q), modifiers: []),
+        ])
+        // Two accents on one letter, or an accent on a letter it has no key for, are not typed.
         #expect(throws: KeyboardLayoutError.untypable(
-            [.init(offset: 0, character: "ä"), .init(offset: 1, character: "ö"), .init(offset: 2, character: "ü")], layout: fr)
-        ) { try layout.events(typing: "äöü€@") }
+            [.init(offset: 1, character: "\u{1D8}"), .init(offset: 2, character: "ж")], layout: fr)
+        ) { try layout.events(typing: "a\u{1D8}ж") }
+    }
+
+    @Test func germanTypesAccentsWithItsDeadKeys() throws {
+        let de = try KeyboardLayoutName(layout: "de")
+        #expect(try roundTrip("éèâ", de) == "éèâ")
     }
 
     @Test func untypableCharactersAreListedWithPositionsAndNothingIsTyped() throws {
