@@ -1,0 +1,242 @@
+import CUInput
+import FractalSystem
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The nodes the kernel's hid-nintendo made for one Switch Pro controller.
+public struct SwitchProNodes: Hashable, Sendable {
+    /// The pad: buttons, sticks, d-pad, rumble (an event node and a js node).
+    public var gamepad: [DeviceNode]
+    /// Accelerometer and gyro (INPUT_PROP_ACCELEROMETER): an event node.
+    public var imu: [DeviceNode]
+    /// Raw reports, for Steam and SDL's HIDAPI; nil in a kernel without hidraw.
+    public var hidraw: HIDRawNode?
+    /// The LED class devices (sysfs paths): `<hid>:green:player-1` … `-4` and the home button's
+    /// `<hid>:blue:player-5`.
+    public var leds: [String]
+
+    /// Every input node, gamepad first.
+    public var inputNodes: [DeviceNode] { gamepad + imu }
+
+    /// The player LEDs' class devices, player 1 first.
+    public var playerLEDs: [String] { leds.filter { $0.contains(":green:player-") }.sorted() }
+}
+
+/// A Switch Pro controller made through uhid and bound by the kernel's own hid-nintendo, which
+/// makes its gamepad, IMU and hidraw nodes exactly as for the real pad over USB (so SDL, Steam
+/// and games know it), its player and home LEDs, and its battery.
+///
+/// The instance owns the uhid device: `close()` (or deinit) removes every node. Input goes in
+/// with `send(_:)`; what games ask of the pad (rumble, player lights, home light) comes out of
+/// `serve()`, which also answers the driver's commands and must be called promptly when
+/// `fileDescriptor` is readable: hid-nintendo waits 250 ms to 1 s for each answer.
+public final class SwitchProPad: Sendable {
+    /// The kernel module whose driver binds the pad.
+    public static let module = "hid-nintendo"
+    /// Its HID driver's name under /sys/bus/hid/drivers.
+    public static let driver = "nintendo"
+
+    /// `fractal/<FractalID>/<role>`, which the HID device and (hid-nintendo copies it) its input
+    /// nodes carry.
+    public let phys: String
+    /// The pad's MAC, derived from `phys`, as hid-nintendo writes it into the input nodes' uniq
+    /// ("AA:BB:…"); the HID device carries the same.
+    public let uniq: String
+    /// The HID device in sysfs, e.g. /sys/devices/virtual/misc/uhid/0003:057E:2009.0001.
+    public let syspath: String
+    public let nodes: SwitchProNodes
+
+    private let device: UHIDDevice
+    private let mac: [UInt8]
+
+    private struct State {
+        var timer: UInt8 = 0
+        /// The state replies carry: the driver reads a reply it did not wait for as input.
+        var input = SwitchProInput()
+        var playerLights: UInt8 = 0
+        var lastRumble: SwitchProRumble?
+        /// Outputs the driver sent while binding (its player and home lights), for serve().
+        var pending: [SwitchProOutput] = []
+        var malformedOutputs = 0
+
+        mutating func nextTimer() -> UInt8 {
+            defer { timer &+= 1 }
+            return timer
+        }
+    }
+
+    private let state: Mutex<State>
+
+    /// The `phys` of a lease's Switch Pro controller: `fractal/<id>/<role>`.
+    public static func phys(id: FractalID, role: String = "switch-pro") -> String {
+        "fractal/\(id.rawValue)/\(role)"
+    }
+
+    /// Makes the pad and waits until hid-nintendo has bound it, answering its commands on the
+    /// way. Fails with `.driverMissing` naming the module when the kernel has no hid-nintendo
+    /// loaded, `.notBound` when the driver refused the pad or did not finish within
+    /// `bindTimeout`, and `.invalidDescription` when a bound pad has this `phys` already;
+    /// nothing is left behind on failure.
+    public init(phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
+        guard HIDSysfs.exists("/sys/bus/hid/drivers/\(Self.driver)") else {
+            throw .driverMissing(module: Self.module, driver: Self.driver)
+        }
+        if let other = HIDSysfs.device(phys: phys, settled: Self.probed) {
+            throw .invalid("phys \(phys) is already the phys of \(other)", path: uhidPath)
+        }
+        // The same derivation as the DualSense's: one MAC per phys, locally administered.
+        let mac = DualSenseReports.macAddress(for: phys)
+        let uniq = SwitchProReports.macText(mac)
+        let device = try UHIDDevice(
+            UHIDDeviceDescription(
+                name: SwitchProReports.name, phys: phys, uniq: uniq, bus: UInt16(0x03),  // BUS_USB
+                vendor: SwitchProReports.vendorID, product: SwitchProReports.productID,
+                version: SwitchProReports.version, reportDescriptor: SwitchProReports.reportDescriptor
+            ),
+            uhidPath: uhidPath
+        )
+        var succeeded = false
+        defer { if !succeeded { device.close() } }
+
+        var state = State()
+        let deadline = ContinuousClock.now + bindTimeout
+        var found: String?
+        while found == nil {
+            var stopped = false
+            for request in try device.readRequests() {
+                if case .stop = request { stopped = true }
+                try Self.answer(request, device: device, mac: mac, state: &state)
+            }
+            found = HIDSysfs.device(phys: phys, settled: Self.probed)
+            if found != nil { break }
+            if stopped {
+                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) stopped the device while probing it")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) did not bind it within \(bindTimeout)")
+            }
+            _ = try device.waitForRequest(timeout: .milliseconds(20))
+        }
+        guard let syspath = found else { throw UHIDError(code: .notBound, operation: "bind", path: uhidPath) }
+
+        var gamepad: [DeviceNode] = []
+        var imu: [DeviceNode] = []
+        for input in HIDSysfs.inputDevices(of: syspath) {
+            let made: [DeviceNode]
+            do { made = try InputSysfs.nodes(of: input) } catch {
+                throw UHIDError(operation: error.operation, path: error.path, errno: error.errno)
+            }
+            // Told apart by what the driver declares, not by the names it gives them.
+            if HIDSysfs.properties(of: input) & (1 << UInt64(INPUT_PROP_ACCELEROMETER)) != 0 {
+                imu += made
+            } else {
+                gamepad += made
+            }
+        }
+        for (part, found) in [("gamepad", gamepad), ("IMU", imu)] {
+            guard found.contains(where: { $0.kind == .event }) else {
+                throw UHIDError(code: .notBound, operation: "find event node", path: syspath, detail: "no event node for the \(part); is evdev loaded?")
+            }
+        }
+        nodes = SwitchProNodes(gamepad: gamepad, imu: imu, hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath))
+        self.phys = phys
+        self.uniq = uniq
+        self.syspath = syspath
+        self.device = device
+        self.mac = mac
+        self.state = Mutex(state)
+        succeeded = true
+    }
+
+    deinit {
+        close()
+    }
+
+    /// The uhid descriptor, for poll(2): readable when `serve()` has work. Owned by the pad.
+    public var fileDescriptor: Int32? { device.fileDescriptor }
+
+    /// Output reports that could not be read as Switch Pro reports (counted, then dropped).
+    public var malformedOutputs: Int { state.withLock { $0.malformedOutputs } }
+
+    /// Sends one frame of the pad's state as a full input report; later replies carry it too.
+    public func send(_ input: SwitchProInput) throws(UHIDError) {
+        let report = state.withLock { state in
+            state.input = input
+            return input.report(timer: state.nextTimer())
+        }
+        try device.sendInput(report)
+    }
+
+    /// Answers what is pending without blocking (the driver's and hidraw writers' commands) and
+    /// returns what games asked of the pad since the last call, in order. A rumble is returned
+    /// only when it differs from the last one: every subcommand repeats it.
+    public func serve() throws(UHIDError) -> [SwitchProOutput] {
+        let requests = try device.readRequests()
+        let device = device
+        let mac = mac
+        // Answered under the lock: a reply carries the timer and the input send() keeps, and
+        // writing to uhid never waits on the driver.
+        return try state.withLock { (state: inout State) throws(UHIDError) -> [SwitchProOutput] in
+            for request in requests {
+                try Self.answer(request, device: device, mac: mac, state: &state)
+            }
+            defer { state.pending = [] }
+            return state.pending
+        }
+    }
+
+    /// Whether hid-nintendo has finished probing the HID device at `path`: the driver link
+    /// appears before probing starts; registering the gamepad's input device (after the IMU's,
+    /// each with its event node) is the probe's last step, and input is read from then on.
+    static func probed(_ path: String) -> Bool {
+        guard HIDSysfs.driver(of: path) == driver else { return false }
+        let inputs = HIDSysfs.inputDevices(of: path)
+        return inputs.count >= 2 && inputs.allSatisfy { input in HIDSysfs.entries(input).contains { $0.hasPrefix("event") } }
+    }
+
+    /// Removes the pad and every node of it. Safe to call more than once.
+    public func close() {
+        device.close()
+    }
+
+    // One request: USB commands and subcommands answered as the pad does, outputs decoded into
+    // `state.pending` (malformed ones counted), anything else acknowledged or refused.
+    private static func answer(_ request: UHIDRequest, device: UHIDDevice, mac: [UInt8], state: inout State) throws(UHIDError) {
+        switch request {
+        case let .getReport(id, _, _):
+            // The pad has no feature reports hid-nintendo or SDL read.
+            try device.replyToGetReport(id: id, errno: EIO)
+        case let .setReport(id, _, _, _):
+            try device.replyToSetReport(id: id, errno: EIO)
+        case let .output(report, _):
+            let parsed: SwitchProOutputReport
+            do { parsed = try SwitchProOutputReport.parse(report) } catch {
+                state.malformedOutputs += 1
+                return
+            }
+            var output = parsed.output
+            switch parsed {
+            case .usbCommand(let command):
+                try device.sendInput(SwitchProReports.usbResponse(to: command, mac: mac))
+            case let .subcommand(id, data, _):
+                if id == SwitchProReports.Subcommand.setPlayerLights, let lights = output.playerLights {
+                    state.playerLights = lights.flashing << 4 | lights.on
+                }
+                let (ack, reply) = SwitchProReports.subcommandReply(id: id, data: data, mac: mac, playerLights: state.playerLights)
+                try device.sendInput(state.input.subcommandReply(timer: state.nextTimer(), ack: ack, id: id, data: reply))
+            case .rumble:
+                break
+            }
+            if output.rumble == state.lastRumble {
+                output.rumble = nil
+            } else {
+                state.lastRumble = output.rumble
+            }
+            if !output.isEmpty { state.pending.append(output) }
+        case .start, .stop, .open, .close:
+            break
+        }
+    }
+}
