@@ -11,7 +11,7 @@ public let defaultSocketPath = "/run/fractal-agent/agent.sock"
 public struct CreateLeaseRequest: Codable, Sendable {
     /// A caller-chosen FractalID; a random one when absent.
     public var id: String?
-    /// Device roles (`keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`); the default three when absent.
+    /// Device roles (`keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`, `pen`, `trackpad`); the default three when absent.
     public var devices: [String]?
     public var directories: [DirectoryRequest]?
     /// Free text about the lease, shown with it. Who asked is never taken from the request: the

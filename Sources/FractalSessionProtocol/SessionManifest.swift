@@ -15,7 +15,7 @@ public struct SessionManifest: Codable, Hashable, Sendable {
 
     public struct Device: Codable, Hashable, Sendable {
         public var index: Int
-        /// `keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`.
+        /// `keyboard`, `mouse`, `tablet`, `gamepad`, `touchscreen`, `pen`, `trackpad`.
         public var role: String
         /// The name the kernel shows, e.g. "Fractal Virtual Keyboard".
         public var name: String

@@ -13,7 +13,7 @@ struct Devicectl: AsyncParsableCommand {
         abstract: "Drive fractal-agent: lease per-session input devices and directories, inspect and release them.",
         discussion: """
             A lease is a FractalID with its own virtual devices (keyboard, mouse, tablet = absolute \
-            pointer, gamepad, touchscreen) and directories. `create` prints the nodes and the \
+            pointer, gamepad, touchscreen, pen, trackpad) and directories. `create` prints the nodes and the \
             `docker run` flags that hand exactly those to one container.
 
             Examples:
@@ -79,7 +79,7 @@ struct Create: AsyncParsableCommand {
     @Option(help: "The FractalID to use (1-64 of a-z 0-9 - _); a random 128-bit one when omitted.")
     var id: String?
 
-    @Option(help: ArgumentHelp("Device roles, comma-separated.", valueName: "keyboard,mouse,tablet,gamepad,touchscreen"))
+    @Option(help: ArgumentHelp("Device roles, comma-separated.", valueName: "keyboard,mouse,tablet,gamepad,touchscreen,pen,trackpad"))
     var devices: String = LeaseRequest.defaultDevices.map(\.rawValue).joined(separator: ",")
 
     @Option(name: .customLong("dir"), help: ArgumentHelp(
@@ -159,7 +159,7 @@ struct Plug: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The lease's FractalID.") var id: String
-    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen")) var role: String
+    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen|pen|trackpad")) var role: String
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
@@ -179,7 +179,7 @@ struct Unplug: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The lease's FractalID.") var id: String
-    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen")) var role: String
+    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen|pen|trackpad")) var role: String
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
@@ -262,7 +262,7 @@ struct Inject: AsyncParsableCommand {
     @Argument(help: "The lease's FractalID.")
     var id: String
 
-    @Argument(help: ArgumentHelp("The device to send through.", valueName: "keyboard|mouse|tablet|gamepad|touchscreen"))
+    @Argument(help: ArgumentHelp("The device to send through.", valueName: "keyboard|mouse|tablet|gamepad|touchscreen|pen|trackpad"))
     var role: String
 
     @Option(help: "Hold a key down (KEY_LEFTCTRL, leftshift, ...).") var press: [String] = []
@@ -274,7 +274,7 @@ struct Inject: AsyncParsableCommand {
     @Option(name: .customLong("move-to"), help: "Move to X,Y (tablet; 0-65535 each).") var moveTo: String?
     @Option(help: "Scroll the wheel by N notches (mouse, tablet).") var wheel: Int32?
     @Option(help: "Click a button: left, right, middle, side, extra.") var click: [String] = []
-    @Option(help: "Set an absolute axis: ABS_X=VALUE (gamepad).") var axis: [String] = []
+    @Option(help: "Set an absolute axis: ABS_X=VALUE (gamepad, pen, trackpad).") var axis: [String] = []
     @Option(help: "Let a held key go.") var release: [String] = []
 
     func validate() throws {

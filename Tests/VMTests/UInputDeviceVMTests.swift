@@ -61,7 +61,7 @@ import Glibc
         // joydev makes jsN for joysticks and gamepads only; mousedev (built into Debian's
         // kernel) makes mouseN for pointers, touchscreens included.
         #expect(device.nodes.contains { $0.kind == .joystick } == (role == .gamepad), "nodes: \(device.nodes)")
-        #expect(device.nodes.contains { $0.kind == .mouse } == [.mouse, .tablet, .touchscreen].contains(role), "nodes: \(device.nodes)")
+        #expect(device.nodes.contains { $0.kind == .mouse } == [.mouse, .tablet, .touchscreen, .pen, .trackpad].contains(role), "nodes: \(device.nodes)")
     }
 
     @Test func gamepadHasAJoystickNode() throws {
@@ -216,6 +216,28 @@ import Glibc
                 .abs(c(ABS_MT_TRACKING_ID), -1), .key(c(BTN_TOUCH), pressed: false), .syn(),
             ]
             return (down + up, down + up)
+        case .pen:
+            // Into proximity hovering, the tip down with pressure and tilt, out again.
+            let events: [InputEvent] = [
+                .key(c(BTN_TOOL_PEN), pressed: true), .abs(c(ABS_X), 30000), .abs(c(ABS_Y), 20000), .abs(c(ABS_DISTANCE), 40), .syn(),
+                .key(c(BTN_TOUCH), pressed: true), .abs(c(ABS_DISTANCE), 0), .abs(c(ABS_PRESSURE), 2048),
+                .abs(c(ABS_TILT_X), 1000), .abs(c(ABS_TILT_Y), -500), .key(c(BTN_STYLUS), pressed: true), .syn(),
+                .key(c(BTN_TOUCH), pressed: false), .abs(c(ABS_PRESSURE), 0), .key(c(BTN_STYLUS), pressed: false), .syn(),
+                .key(c(BTN_TOOL_PEN), pressed: false), .syn(),
+            ]
+            return (events, events)
+        case .trackpad:
+            // Two fingers in slots 1 and 2 (slot 0 would not be announced), then both lifted.
+            let down: [InputEvent] = [
+                .abs(c(ABS_MT_SLOT), 1), .abs(c(ABS_MT_TRACKING_ID), 3), .abs(c(ABS_MT_POSITION_X), 20000), .abs(c(ABS_MT_POSITION_Y), 30000),
+                .abs(c(ABS_MT_SLOT), 2), .abs(c(ABS_MT_TRACKING_ID), 4), .abs(c(ABS_MT_POSITION_X), 40000), .abs(c(ABS_MT_POSITION_Y), 30000),
+                .key(c(BTN_TOUCH), pressed: true), .key(c(BTN_TOOL_DOUBLETAP), pressed: true), .abs(c(ABS_X), 20000), .abs(c(ABS_Y), 30000), .syn(),
+            ]
+            let up: [InputEvent] = [
+                .abs(c(ABS_MT_TRACKING_ID), -1), .abs(c(ABS_MT_SLOT), 1), .abs(c(ABS_MT_TRACKING_ID), -1),
+                .key(c(BTN_TOUCH), pressed: false), .key(c(BTN_TOOL_DOUBLETAP), pressed: false), .syn(),
+            ]
+            return (down + up, down + up)
         }
     }
 }
@@ -241,6 +263,8 @@ func typeName(_ type: UInt16) -> String {
         case .tablet: ["ID_INPUT_MOUSE"]
         case .gamepad: ["ID_INPUT_JOYSTICK"]
         case .touchscreen: ["ID_INPUT_TOUCHSCREEN"]
+        case .pen: ["ID_INPUT_TABLET"]
+        case .trackpad: ["ID_INPUT_TOUCHPAD"]
         }
     }
 

@@ -12,6 +12,8 @@ extension DeviceProfile {
         case .tablet: return .tablet
         case .gamepad: return .gamepad
         case .touchscreen: return .touchscreen
+        case .pen: return .pen
+        case .trackpad: return .trackpad
         }
     }
 
@@ -119,6 +121,70 @@ extension DeviceProfile {
             AbsoluteAxis(code: UInt16(ABS_MT_POSITION_Y), minimum: 0, maximum: 65535, resolution: 100),
         ],
         properties: [UInt16(INPUT_PROP_DIRECT)]
+    )
+
+    /// A pen on the screen (a display tablet, as libinput calls it): ABS_X/ABS_Y over 0...65535
+    /// mapped onto the whole screen like the tablet's and the touchscreen's, 4096 pressure
+    /// levels, hover distance, tilt in hundredths of a degree, the pen and its eraser end as
+    /// tools (BTN_TOOL_PEN, BTN_TOOL_RUBBER), BTN_TOUCH for the tip and two barrel buttons.
+    /// udev tags it ID_INPUT_TABLET and libinput makes it a tablet whose tool has pressure,
+    /// distance and tilt. Send BTN_TOOL_PEN (or _RUBBER) 1 with the position to come into
+    /// proximity, BTN_TOUCH with pressure (and distance 0) to draw, the tool 0 to leave.
+    public static let pen = DeviceProfile(
+        name: "Fractal Virtual Pen",
+        bus: UInt16(BUS_VIRTUAL),
+        vendor: 0x0000,
+        product: 0x0005,
+        version: 0x0001,
+        codes: [
+            UInt16(EV_KEY): codes(BTN_TOOL_PEN, BTN_TOOL_RUBBER, BTN_TOUCH, BTN_STYLUS, BTN_STYLUS2),
+        ],
+        axes: [
+            // libinput refuses a tablet without resolution ("missing tablet capabilities").
+            AbsoluteAxis(code: UInt16(ABS_X), minimum: 0, maximum: 65535, resolution: 100),
+            AbsoluteAxis(code: UInt16(ABS_Y), minimum: 0, maximum: 65535, resolution: 100),
+            AbsoluteAxis(code: UInt16(ABS_PRESSURE), minimum: 0, maximum: 4095),
+            AbsoluteAxis(code: UInt16(ABS_DISTANCE), minimum: 0, maximum: 255),
+            // Tilt's resolution is in units per radian: 100 units a degree is 5730 a radian, so
+            // libinput reports a value of 1000 as 10 degrees.
+            AbsoluteAxis(code: UInt16(ABS_TILT_X), minimum: -9000, maximum: 9000, resolution: 5730),
+            AbsoluteAxis(code: UInt16(ABS_TILT_Y), minimum: -9000, maximum: 9000, resolution: 5730),
+        ],
+        // On the screen, not beside it: the pen is where the client's pen touched its picture.
+        properties: [UInt16(INPUT_PROP_DIRECT)]
+    )
+
+    /// A clickpad (a touchpad whose surface is its button), five fingers, speaking multitouch
+    /// protocol B: positions over 0...65535 on both axes like the other absolute devices, on a
+    /// 128 × 80 mm pad (libinput's scroll, gesture, palm and jump thresholds are in mm).
+    /// BTN_TOOL_FINGER...QUINTTAP say how many fingers are down. udev tags it ID_INPUT_TOUCHPAD;
+    /// libinput makes it a touchpad with gestures and two-finger scrolling. Frames of moving
+    /// fingers should come at the client's pace (libinput discards a touch that moves more than
+    /// 20 mm in a 12 ms frame as a jump).
+    public static let trackpad = DeviceProfile(
+        name: "Fractal Virtual Trackpad",
+        bus: UInt16(BUS_VIRTUAL),
+        vendor: 0x0000,
+        product: 0x0006,
+        version: 0x0001,
+        codes: [
+            UInt16(EV_KEY): codes(
+                BTN_LEFT, BTN_TOUCH, BTN_TOOL_FINGER, BTN_TOOL_DOUBLETAP, BTN_TOOL_TRIPLETAP,
+                BTN_TOOL_QUADTAP, BTN_TOOL_QUINTTAP
+            ),
+        ],
+        axes: [
+            // 512 and 819 units/mm: 65535 units are 128 mm across and 80 mm down.
+            AbsoluteAxis(code: UInt16(ABS_X), minimum: 0, maximum: 65535, resolution: 512),
+            AbsoluteAxis(code: UInt16(ABS_Y), minimum: 0, maximum: 65535, resolution: 819),
+            AbsoluteAxis(code: UInt16(ABS_MT_SLOT), minimum: 0, maximum: 4),
+            AbsoluteAxis(code: UInt16(ABS_MT_TRACKING_ID), minimum: 0, maximum: 65535),
+            AbsoluteAxis(code: UInt16(ABS_MT_POSITION_X), minimum: 0, maximum: 65535, resolution: 512),
+            AbsoluteAxis(code: UInt16(ABS_MT_POSITION_Y), minimum: 0, maximum: 65535, resolution: 819),
+        ],
+        // A pointer moved by fingers, not a screen (no INPUT_PROP_DIRECT), with its button under
+        // the surface, as on today's laptops.
+        properties: [UInt16(INPUT_PROP_POINTER), UInt16(INPUT_PROP_BUTTONPAD)]
     )
 
     // A thumbstick as xpad reports it.

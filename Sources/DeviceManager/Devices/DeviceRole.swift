@@ -6,4 +6,9 @@ public enum DeviceRole: String, Codable, CaseIterable, Sendable {
     case tablet
     case gamepad
     case touchscreen
+    /// A pen tablet mapped onto the screen: pressure, tilt, hover distance, an eraser end and two
+    /// barrel buttons (libinput's tablet tool).
+    case pen
+    /// A multitouch touchpad with a click button: libinput's touchpad, with its scrolling and gestures.
+    case trackpad
 }

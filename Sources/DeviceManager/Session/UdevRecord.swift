@@ -61,6 +61,8 @@ public struct UdevRecord: Equatable, Sendable {
         case .mouse, .tablet: properties += [("ID_INPUT_MOUSE", "1")]
         case .gamepad: properties += [("ID_INPUT_JOYSTICK", "1")]
         case .touchscreen: properties += [("ID_INPUT_TOUCHSCREEN", "1")]
+        case .pen: properties += [("ID_INPUT_TABLET", "1")]
+        case .trackpad: properties += [("ID_INPUT_TOUCHPAD", "1")]
         }
         properties += [("FRACTAL_ID", id.rawValue), ("FRACTAL_ROLE", role.rawValue)]
         self.init(properties: properties, tags: ["seat", "uaccess"], initializedMicroseconds: 1)

@@ -102,6 +102,104 @@ import Testing
         #expect(profile.properties == [UInt16(INPUT_PROP_DIRECT)])
     }
 
+    /// What libinput's tablet code needs (evdev-tablet.c): ABS_X/ABS_Y with a resolution and a
+    /// pen tool or stylus button, else "missing tablet capabilities"; pressure, distance and tilt
+    /// for a tool that has them; a tilt resolution (units per radian) for tilt in degrees.
+    @Test func penIsADisplayTabletWithPressureTiltDistanceEraserAndBarrelButtons() {
+        let profile = DeviceProfile.pen
+        #expect(Set(profile.codes.keys) == [UInt16(EV_KEY)])
+        let keys = Set(profile.codes[UInt16(EV_KEY)] ?? [])
+        #expect(keys == Set([BTN_TOOL_PEN, BTN_TOOL_RUBBER, BTN_TOUCH, BTN_STYLUS, BTN_STYLUS2].map { UInt16($0) }))
+        // A mouse button would make udev's input_id call it a mouse too, and a finger a touchpad.
+        #expect(!keys.contains(UInt16(BTN_LEFT)) && !keys.contains(UInt16(BTN_TOOL_FINGER)))
+        let axes = Dictionary(uniqueKeysWithValues: profile.axes.map { (Int32($0.code), $0) })
+        #expect(Set(axes.keys) == [ABS_X, ABS_Y, ABS_PRESSURE, ABS_DISTANCE, ABS_TILT_X, ABS_TILT_Y])
+        for code in [ABS_X, ABS_Y] {
+            #expect(axes[code] == AbsoluteAxis(code: UInt16(code), minimum: 0, maximum: 65535, resolution: 100))
+        }
+        #expect(axes[ABS_PRESSURE]?.minimum == 0)
+        #expect(axes[ABS_PRESSURE]?.maximum == 4095)
+        #expect(axes[ABS_DISTANCE]?.minimum == 0)
+        #expect((axes[ABS_DISTANCE]?.maximum ?? 0) > 0)
+        for code in [ABS_TILT_X, ABS_TILT_Y] {
+            let tilt = axes[code]
+            // Hundredths of a degree either way of upright; 1000 units read as 10 degrees.
+            #expect(tilt?.minimum == -9000 && tilt?.maximum == 9000)
+            let degrees = 180.0 / Double.pi * 1000 / Double(tilt?.resolution ?? 1)
+            #expect(abs(degrees - 10) < 0.01, "\(degrees)")
+        }
+        #expect(profile.properties == [UInt16(INPUT_PROP_DIRECT)])
+        #expect(profile.ffEffectsMax == 0)
+    }
+
+    /// What libinput's touchpad code needs (evdev-mt-touchpad.c): protocol B slots (more than one,
+    /// for gestures), BTN_TOOL_* finger counts, positions with a resolution (its thresholds are
+    /// in mm), and INPUT_PROP_BUTTONPAD for a clickpad; no INPUT_PROP_DIRECT, or it is a touchscreen.
+    @Test func trackpadIsAFiveFingerClickpad() {
+        let profile = DeviceProfile.trackpad
+        #expect(Set(profile.codes.keys) == [UInt16(EV_KEY)])
+        let keys = Set(profile.codes[UInt16(EV_KEY)] ?? [])
+        #expect(keys == Set([BTN_LEFT, BTN_TOUCH, BTN_TOOL_FINGER, BTN_TOOL_DOUBLETAP, BTN_TOOL_TRIPLETAP,
+                             BTN_TOOL_QUADTAP, BTN_TOOL_QUINTTAP].map { UInt16($0) }))
+        #expect(!keys.contains(UInt16(BTN_TOOL_PEN)) && !keys.contains(UInt16(BTN_STYLUS)))
+        let axes = Dictionary(uniqueKeysWithValues: profile.axes.map { (Int32($0.code), $0) })
+        #expect(Set(axes.keys) == [ABS_X, ABS_Y, ABS_MT_SLOT, ABS_MT_TRACKING_ID, ABS_MT_POSITION_X, ABS_MT_POSITION_Y])
+        #expect(axes[ABS_MT_SLOT] == AbsoluteAxis(code: UInt16(ABS_MT_SLOT), minimum: 0, maximum: 4))
+        #expect(axes[ABS_MT_TRACKING_ID]?.minimum == 0)
+        #expect(axes[ABS_MT_TRACKING_ID]?.maximum == 65535)
+        for (single, multi) in [(ABS_X, ABS_MT_POSITION_X), (ABS_Y, ABS_MT_POSITION_Y)] {
+            #expect(axes[single]?.minimum == 0 && axes[single]?.maximum == 65535)
+            // The pointer-emulation axis and the slots' axis describe the same surface.
+            #expect(axes[single].map { [$0.minimum, $0.maximum, $0.resolution] } == axes[multi].map { [$0.minimum, $0.maximum, $0.resolution] })
+        }
+        // 128 × 80 mm: a large laptop touchpad, in whole millimetres.
+        let width = Double(axes[ABS_X]?.maximum ?? 0) / Double(axes[ABS_X]?.resolution ?? 1)
+        let height = Double(axes[ABS_Y]?.maximum ?? 0) / Double(axes[ABS_Y]?.resolution ?? 1)
+        #expect(abs(width - 128) < 0.5 && abs(height - 80) < 0.5, "\(width) × \(height) mm")
+        #expect(Set(profile.properties) == [UInt16(INPUT_PROP_POINTER), UInt16(INPUT_PROP_BUTTONPAD)])
+    }
+
+    @Test func penAndTrackpadAreVirtualDevicesWithIDsOfTheirOwn() {
+        let ids = DeviceRole.allCases.map { role -> [UInt16] in
+            let profile = DeviceProfile.forRole(role)
+            return [profile.bus, profile.vendor, profile.product]
+        }
+        #expect(Set(ids).count == ids.count)
+        #expect((DeviceProfile.pen.bus, DeviceProfile.pen.vendor, DeviceProfile.pen.product) == (UInt16(BUS_VIRTUAL), 0, 5))
+        #expect((DeviceProfile.trackpad.bus, DeviceProfile.trackpad.vendor, DeviceProfile.trackpad.product) == (UInt16(BUS_VIRTUAL), 0, 6))
+        #expect(DeviceProfile.forRole(.pen).name == "Fractal Virtual Pen")
+        #expect(DeviceProfile.forRole(.trackpad).name == "Fractal Virtual Trackpad")
+    }
+
+    /// What a streaming server sends these devices is within their declared capabilities, so
+    /// the session socket's filter passes it whole under the default policy.
+    @Test func aPenStrokeAndATwoFingerScrollPassTheDefaultFilterWhole() {
+        func c(_ value: Int32) -> UInt16 { UInt16(value) }
+        let stroke: [InputEvent] = [
+            .key(c(BTN_TOOL_PEN), pressed: true), .abs(c(ABS_X), 30000), .abs(c(ABS_Y), 20000), .abs(c(ABS_DISTANCE), 40), .syn(),
+            .key(c(BTN_TOUCH), pressed: true), .abs(c(ABS_DISTANCE), 0), .abs(c(ABS_PRESSURE), 2048),
+            .abs(c(ABS_TILT_X), 1000), .abs(c(ABS_TILT_Y), -500), .key(c(BTN_STYLUS2), pressed: true), .syn(),
+            .key(c(BTN_TOOL_RUBBER), pressed: true), .key(c(BTN_TOOL_PEN), pressed: false), .syn(),
+        ]
+        let scroll: [InputEvent] = [
+            .abs(c(ABS_MT_SLOT), 0), .abs(c(ABS_MT_TRACKING_ID), 1), .abs(c(ABS_MT_POSITION_X), 25000), .abs(c(ABS_MT_POSITION_Y), 20000),
+            .abs(c(ABS_MT_SLOT), 1), .abs(c(ABS_MT_TRACKING_ID), 2), .abs(c(ABS_MT_POSITION_X), 40000), .abs(c(ABS_MT_POSITION_Y), 20000),
+            .key(c(BTN_TOUCH), pressed: true), .key(c(BTN_TOOL_DOUBLETAP), pressed: true), .abs(c(ABS_X), 25000), .abs(c(ABS_Y), 20000), .syn(),
+            .abs(c(ABS_MT_SLOT), 0), .abs(c(ABS_MT_TRACKING_ID), -1), .key(c(BTN_LEFT), pressed: true), .key(c(BTN_LEFT), pressed: false), .syn(),
+        ]
+        var filter = InputFilter(policy: .standard, devices: [
+            InputFilter.Device(role: .pen, profile: .pen), InputFilter.Device(role: .trackpad, profile: .trackpad),
+        ])
+        for (index, events) in [stroke, scroll].enumerated() {
+            let outcome = filter.filter(events, device: index)
+            #expect(outcome.events == events)
+            #expect(outcome.drops.total == 0 && outcome.refused == nil, "\(String(describing: outcome.firstDropped))")
+        }
+        // Neither device sends what the other declares.
+        let crossed = filter.filter([.key(c(BTN_TOOL_FINGER), pressed: true), .abs(c(ABS_MT_SLOT), 1), .syn()], device: 0)
+        #expect(crossed.events == [.syn()] && crossed.drops.capability == 2)
+    }
+
     // MARK: refusals
 
     private var valid: DeviceProfile { .mouse }

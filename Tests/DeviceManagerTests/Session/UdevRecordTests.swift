@@ -48,6 +48,8 @@ import Testing
         #expect(UdevRecord(synthesisedFor: .tablet, id: id)["ID_INPUT_MOUSE"] == "1")
         #expect(UdevRecord(synthesisedFor: .gamepad, id: id)["ID_INPUT_JOYSTICK"] == "1")
         #expect(UdevRecord(synthesisedFor: .touchscreen, id: id)["ID_INPUT_TOUCHSCREEN"] == "1")
+        #expect(UdevRecord(synthesisedFor: .pen, id: id)["ID_INPUT_TABLET"] == "1")
+        #expect(UdevRecord(synthesisedFor: .trackpad, id: id)["ID_INPUT_TOUCHPAD"] == "1")
         #expect(UdevRecord(synthesisedFor: .mouse, id: id)["ID_INPUT"] == "1")
     }
 
