@@ -17,7 +17,7 @@ import Testing
             #expect(!name.rawValue.contains(":") && name.rawValue.utf8.count <= 255)
         }
         #expect(StoredDescriptorName.device(id, .mouse).rawValue == "fractal-device.abc-123.mouse")
-        for unknown in ["", "stored", "fractal-device.abc", "fractal-device.abc.pen", "fractal-device.ABC.mouse", "fractal-session.a.b", "fractal-future.abc"] {
+        for unknown in ["", "stored", "fractal-device.abc", "fractal-device.abc.stylus", "fractal-device.ABC.mouse", "fractal-session.a.b", "fractal-future.abc"] {
             #expect(StoredDescriptorName(rawValue: unknown) == nil, "\(unknown)")
         }
     }

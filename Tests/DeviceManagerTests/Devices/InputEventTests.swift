@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func rolesRoundTripAsTheirNames() throws {
-        #expect(DeviceRole.allCases.map(\.rawValue) == ["keyboard", "mouse", "tablet", "gamepad", "touchscreen"])
+        #expect(DeviceRole.allCases.map(\.rawValue) == ["keyboard", "mouse", "tablet", "gamepad", "touchscreen", "pen", "trackpad"])
         #expect(DeviceRole(rawValue: "joystick") == nil)
     }
 }
