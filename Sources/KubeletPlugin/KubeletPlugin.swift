@@ -319,7 +319,8 @@ public final class KubeletPlugin: Service, Sendable {
             // The kubelet records this answer and replays it when it restarts the container, maybe
             // after the lease's devices were made again: `eventN` could be another lease's node by
             // then; the udev rules' link is this lease's device or nothing (runtimes resolve it).
-            device.hostPath = node.stableLink ?? node.hostPath
+            // Rules older than this daemon may lack a node's link: then its path, as before.
+            device.hostPath = node.stableLink.flatMap { access($0, F_OK) == 0 ? $0 : nil } ?? node.hostPath
             device.containerPath = node.containerPath
             device.permissions = ContainerGrant.Node.permissions
             return device
