@@ -10,8 +10,8 @@ import Testing
 
 /// `fractal-agent --kubelet` against the kubelet's protocol. No kubelet runs here, so the kubelet
 /// is played by the test (`TestKubelet`) with the upstream protocol definitions: its Registration
-/// and PodResources servers, and a DevicePlugin client of the daemon's endpoints. Whether the CDI
-/// names the plugin answers run under a container engine is Podman's test (Tests/VMTests/Podman).
+/// and PodResources servers, and a DevicePlugin client of the daemon's endpoints. One of the CDI
+/// names Allocate answers is run with podman (what else a container sees is PodmanCDIVMTests').
 @Suite(.serialized) struct KubeletPluginVMTests {
     static let input = "fractal.dev/input"
     static let endpoint = "fractal-input.sock"
@@ -43,8 +43,10 @@ import Testing
         let kubelet = try TestKubelet()
         try await kubelet.start()
         defer { kubelet.stopAll() }
-        let cdi = "/tmp/cdi-\(UUID().uuidString.prefix(8).lowercased())"
+        // Where podman reads specs (the VM's root is a throwaway overlay); specs already there are not ours.
+        let cdi = PodmanCDIVMTests.cdiDirectory
         try FileManager.default.createDirectory(atPath: cdi, withIntermediateDirectories: true)
+        let specsBefore = Set(try FileManager.default.contentsOfDirectory(atPath: cdi))
         let specs = CDISpecDirectory(path: cdi)
         let daemon = try DaemonProcess(extraArguments: [
             "--kubelet", "--kubelet-dir", kubelet.directory, "--pod-resources-socket", kubelet.podResourcesSocket,
@@ -90,6 +92,10 @@ import Testing
 
         // Allocate 3 slots: 3 active leases, each answered with its CDI name and the same grant spelled out.
         let answer = try await kubelet.allocate(Self.endpoint, [["input-0"], ["input-1"], ["input-2"]])
+        // Their pods run at once: a slot no pod lists is released after one poll interval.
+        kubelet.pods.withLock {
+            $0 = ["a": (Self.input, ["input-0"]), "b": (Self.input, ["input-1"]), "c": (Self.input, ["input-2"])]
+        }
         #expect(answer.containerResponses.count == 3)
         var ids: [FractalID] = []
         for response in answer.containerResponses {
@@ -107,6 +113,15 @@ import Testing
             #expect(lease.devices.map(\.role) == [.keyboard, .mouse, .tablet])
         }
 
+        // The answered names are ones podman runs: a container given one sees exactly that lease's nodes.
+        _ = try PodmanTestImage.ensure()
+        let name = try #require(answer.containerResponses[1].cdiDevices.first?.name)
+        let run = try await Podman.run(["--device", name], "ls /dev/input | while read node; do echo \"input: $node\"; done")
+        try #require(run.status == 0, "podman run --device \(name): \(run.output)")
+        let seen = run.output.split(separator: "\n").filter { $0.hasPrefix("input: ") }.map { String($0.dropFirst(7)) }.sorted()
+        let granted = try #require(leases.first { $0.id == ids[1] }).devices.flatMap(\.nodes)
+        #expect(seen == granted.map { ($0.path as NSString).lastPathComponent }.sorted(), "\(run.output)")
+
         // At the lease limit the free slot is unhealthy; the allocated ones stay healthy.
         try await Self.eventually("the free slot reported unhealthy at the lease limit") {
             lastHealth() == ["Healthy", "Healthy", "Healthy", "Unhealthy"]
@@ -119,10 +134,7 @@ import Testing
         #expect(taken?.code == .failedPrecondition && taken?.message.contains("input-1") == true, "\(String(describing: taken))")
         #expect(try await client.leases().count == 3)
 
-        // The pods run; then the third ends: its lease is released within a few polls.
-        kubelet.pods.withLock {
-            $0 = ["a": (Self.input, ["input-0"]), "b": (Self.input, ["input-1"]), "c": (Self.input, ["input-2"])]
-        }
+        // While the pods run their leases stay; then the third ends: its lease is released within a few polls.
         try await Task.sleep(for: .seconds(3))
         #expect(try await client.leases().count == 3, "a lease was released while its pod held it")
         kubelet.pods.withLock { _ = $0.removeValue(forKey: "c") }
@@ -144,7 +156,7 @@ import Testing
             return Set(leases.map(\.id)) == kept && leases.allSatisfy { $0.state == .active }
         }
         try await Self.eventually("registered by the new process\n\(daemon.logText)") { kubelet.registered(Self.input) > beforeRestart }
-        let specFiles = try FileManager.default.contentsOfDirectory(atPath: cdi).filter { $0.hasSuffix(".json") }.sorted()
+        let specFiles = try FileManager.default.contentsOfDirectory(atPath: cdi).filter { $0.hasSuffix(".json") && !specsBefore.contains($0) }.sorted()
         #expect(specFiles == kept.map { URL(filePath: specs.file(of: $0)).lastPathComponent }.sorted())
         for id in ids {
             let link = "/dev/input/by-fractal-id/\(id)"
