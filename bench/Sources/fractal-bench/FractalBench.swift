@@ -8,7 +8,7 @@ import Glibc
 struct FractalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fractal-bench",
-        abstract: "Measure event injection, streaming, lease latency, bursts, container start and scale against baselines from the same run.",
+        abstract: "Measure event injection, streaming, lease latency, bursts, container start, scale and the kubelet's Allocate against baselines from the same run.",
         discussion: """
             Needs /dev/uinput, udevd and (for containers) dockerd: run it through scripts/bench, which builds \
             it and runs it in the project's VM. Absolute times there are inflated by emulation; every table \
@@ -18,13 +18,13 @@ struct FractalBench: AsyncParsableCommand {
     )
 
     enum Section: String, CaseIterable, ExpressibleByArgument {
-        case injection, streaming, leases, burst, containers, scale
+        case injection, streaming, leases, burst, containers, scale, kubelet
     }
 
     @Flag(help: "Small sample sizes, to check the harness in a few minutes.")
     var quick = false
 
-    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, streaming, leases, burst, containers, scale.")
+    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, streaming, leases, burst, containers, scale, kubelet.")
     var sections: [Section] = []
 
     @Option(help: "Where fractal-agent and devicectl are (default: beside fractal-bench).")
@@ -46,7 +46,8 @@ struct FractalBench: AsyncParsableCommand {
         let report = Report()
         print("## fractal-bench\n\n" + Machine.describe(quick: quick, command: CommandLine.arguments.joined(separator: " ")) + "\n")
 
-        if chosen.contains(.leases) || chosen.contains(.burst) || chosen.contains(.containers) || chosen.contains(.scale) {
+        if chosen.contains(.leases) || chosen.contains(.burst) || chosen.contains(.containers) || chosen.contains(.scale)
+            || chosen.contains(.kubelet) {
             let (status, output) = try Tool.run([binaries + "/devicectl", "udev-rules", "install"])
             guard status == 0 else { throw BenchFailure("devicectl udev-rules install: \(output)") }
             if Tool.udevRunning { try Tool.settleUdev() }
@@ -70,6 +71,8 @@ struct FractalBench: AsyncParsableCommand {
                     try await ContainerBenchmark(sizes: sizes, binaries: binaries, report: report).run()
                 case .scale:
                     try await ScaleBenchmark(sizes: sizes, binaries: binaries, report: report).run()
+                case .kubelet:
+                    try await KubeletBenchmark(sizes: sizes, binaries: binaries, report: report).run()
                 }
             } catch {
                 failures.append("\(section.rawValue): \(error)")

@@ -14,8 +14,8 @@ final class BenchDaemon {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts the daemon and waits until its socket answers.
-    init(binaries: String, maximumLeases: Int? = nil) throws {
+    /// Starts the daemon and waits until its socket answers; `extraArguments` follow the section's own.
+    init(binaries: String, maximumLeases: Int? = nil, extraArguments: [String] = []) throws {
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         base = "/tmp/fractal-bench-\(tag)"
         socketPath = "/run/fractal-bench-\(tag)/agent.sock"
@@ -27,7 +27,7 @@ final class BenchDaemon {
         process = Process()
         process.executableURL = URL(filePath: binaries + "/fractal-agent")
         process.arguments = ["--socket", socketPath, "--state-dir", base + "/state", "--allowed-root", root, "--session-dir", "/run/fractal-bench-\(tag)/sessions"]
-            + (maximumLeases.map { ["--max-leases", String($0)] } ?? [])
+            + (maximumLeases.map { ["--max-leases", String($0)] } ?? []) + extraArguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
