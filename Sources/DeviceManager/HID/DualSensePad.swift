@@ -73,46 +73,21 @@ public final class DualSensePad: Sendable {
     /// did not finish within `bindTimeout`, and `.invalidDescription` when a HID device with
     /// this `phys` exists already; nothing is left behind on failure.
     public init(phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
-        guard HIDSysfs.exists("/sys/bus/hid/drivers/\(Self.driver)") else {
-            throw .driverMissing(module: Self.module, driver: Self.driver)
-        }
-        // The phys is how the pad is found in sysfs (and gives its MAC): it must be free.
-        if let other = HIDSysfs.device(phys: phys, settled: Self.probed) {
-            throw .invalid("phys \(phys) is already the phys of \(other)", path: uhidPath)
-        }
         let mac = DualSenseReports.macAddress(for: phys)
         let uniq = DualSenseReports.macText(mac)
-        let device = try UHIDDevice(
+        var state = State()
+        let (device, syspath) = try UHIDDevice.bound(
             UHIDDeviceDescription(
                 name: DualSenseReports.name, phys: phys, uniq: uniq, bus: UInt16(0x03),  // BUS_USB
                 vendor: DualSenseReports.vendorID, product: DualSenseReports.productID,
                 version: DualSenseReports.version, reportDescriptor: DualSenseReports.reportDescriptor
             ),
-            uhidPath: uhidPath
-        )
+            driver: Self.driver, module: Self.module, uhidPath: uhidPath, timeout: bindTimeout, probed: Self.probed
+        ) { request, device throws(UHIDError) in
+            try Self.answer(request, device: device, mac: mac, state: &state)
+        }
         var succeeded = false
         defer { if !succeeded { device.close() } }
-
-        var state = State()
-        let deadline = ContinuousClock.now + bindTimeout
-        var found: String?
-        while found == nil {
-            var stopped = false
-            for request in try device.readRequests() {
-                if case .stop = request { stopped = true }
-                try Self.answer(request, device: device, mac: mac, state: &state)
-            }
-            found = HIDSysfs.device(phys: phys, settled: Self.probed)
-            if found != nil { break }
-            if stopped {
-                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) stopped the device while probing it")
-            }
-            guard ContinuousClock.now < deadline else {
-                throw UHIDError(code: .notBound, operation: "bind", path: uhidPath, detail: "\(Self.module) did not bind it within \(bindTimeout)")
-            }
-            _ = try device.waitForRequest(timeout: .milliseconds(20))
-        }
-        guard let syspath = found else { throw UHIDError(code: .notBound, operation: "bind", path: uhidPath) }
 
         // The driver registered its input devices, LEDs and hidraw node while probing.
         var gamepad: [DeviceNode] = []
