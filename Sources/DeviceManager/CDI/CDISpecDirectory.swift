@@ -87,6 +87,9 @@ public struct CDISpecDirectory: Sendable {
     /// no daemon ran, and temporary files a crash left. Returns the files removed.
     @discardableResult
     public func removeAll(except kept: Set<FractalID>) -> [String] {
+        // Only in a directory that is ours alone, as for writing: nothing else there is ours to remove.
+        guard let directory = try? openChecked() else { return [] }
+        defer { close(directory) }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return [] }
         var removed: [String] = []
         for name in names {
@@ -97,7 +100,7 @@ public struct CDISpecDirectory: Sendable {
             } else {
                 stale = name.hasPrefix("." + Self.prefix) && name.hasSuffix(".tmp")
             }
-            if stale, unlink(path + "/" + name) == 0 { removed.append(name) }
+            if stale, unlinkat(directory, name, 0) == 0 { removed.append(name) }
         }
         return removed
     }
