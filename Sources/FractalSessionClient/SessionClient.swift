@@ -9,6 +9,10 @@ public enum SessionNotification: Hashable, Sendable {
     case rumble(device: UInt8, strong: UInt16, weak: UInt16, durationMs: UInt16)
     /// An LED of the device at `device` went on or off.
     case led(device: UInt8, code: UInt16, on: Bool)
+    /// A program set the light bar of the pad at `device` (0, 0, 0: off).
+    case lightbar(device: UInt8, red: UInt8, green: UInt8, blue: UInt8)
+    /// A program lit the player LEDs in `mask` on the pad at `device` (bit 0: the first, leftmost).
+    case playerLights(device: UInt8, mask: UInt8)
     /// A non-fatal ERROR: events dropped or refused; the connection stays.
     case error(SessionErrorCode, message: String)
 }
@@ -86,6 +90,25 @@ public final class SessionClient: Sendable {
         try write(operation: "EVENTS") { SessionMessage.appendEventsFrames(device: device, events[...], to: &$0) }
     }
 
+    /// Types `text` on the keyboard at `device` as the XKB `layout` (empty: `us`), `variant`
+    /// and `options` type it (rules evdev, model pc105), with the keys and modifiers (AltGr,
+    /// dead keys) the layout needs: the container's programs read it with the same keymap.
+    /// Every character is checked before any is typed: a layout that does not compile, or a
+    /// character it has no key for, comes back as a notification (ERROR bad-layout or
+    /// untypable, listing them) and nothing is typed. The daemon types the text in paced
+    /// batches, and handles frames sent after it once it is typed; `ping()` returns then.
+    /// Throws `invalidRequest` for text over `SessionWire.maximumTextBytes` of UTF-8.
+    public func typeText(_ text: String, layout: String = "", variant: String = "", options: String = "", toDevice device: UInt8) throws(SessionClientError) {
+        guard text.utf8.count <= SessionWire.maximumTextBytes else {
+            throw SessionClientError(code: .invalidRequest, operation: "TEXT", path: path, message: "the text is \(text.utf8.count) bytes of UTF-8; at most \(SessionWire.maximumTextBytes) a frame")
+        }
+        for (field, name) in [("layout", layout), ("variant", variant), ("options", options)] where name.utf8.count > Int(UInt8.max) {
+            throw SessionClientError(code: .invalidRequest, operation: "TEXT", path: path, message: "the \(field) name is \(name.utf8.count) bytes; at most \(UInt8.max)")
+        }
+        let layout = SessionTextLayout(layout: layout, variant: variant, options: options)
+        try write(SessionMessage.text(device: device, layout: layout, text: text).encoded(), operation: "TEXT")
+    }
+
     /// Returns once the daemon has handled every frame sent before (PING answered by PONG).
     public func ping(timeout: Duration = .seconds(10)) throws(SessionClientError) {
         let token = tokens.wrappingAdd(1, ordering: .relaxed).newValue
@@ -118,19 +141,21 @@ public final class SessionClient: Sendable {
         return HandedOffDevices(manifest: manifest, descriptors: descriptors)
     }
 
-    /// The next notification (rumble, LED, non-fatal error), waiting up to `timeout`
+    /// The next notification (rumble, LED, light bar, player lights, non-fatal error), waiting up to `timeout`
     /// (nil: forever); nil if none came in time.
     public func nextNotification(timeout: Duration? = nil) throws(SessionClientError) -> SessionNotification? {
         do {
             let message = try waitFor(operation: "read notifications", timeout: timeout) { message in
                 switch message {
-                case .rumble, .led, .error: true
+                case .rumble, .led, .lightbar, .playerLights, .error: true
                 default: false
                 }
             }
             switch message {
             case .rumble(let device, let strong, let weak, let duration): return .rumble(device: device, strong: strong, weak: weak, durationMs: duration)
             case .led(let device, let code, let on): return .led(device: device, code: code, on: on)
+            case .lightbar(let device, let red, let green, let blue): return .lightbar(device: device, red: red, green: green, blue: blue)
+            case .playerLights(let device, let mask): return .playerLights(device: device, mask: mask)
             case .error(let code, let text): return .error(code, message: text)
             default: return nil
             }

@@ -15,6 +15,8 @@ public struct SessionClientError: Error, Hashable, Sendable, CustomStringConvert
         case closed
         /// Nothing came within the time allowed.
         case timedOut
+        /// The request cannot go out as asked (a text over a frame's limit); nothing was sent.
+        case invalidRequest
     }
 
     public var code: Code
@@ -46,6 +48,7 @@ public struct SessionClientError: Error, Hashable, Sendable, CustomStringConvert
         case .protocolViolation: "\(operation) \(path): \(message)"
         case .closed: "\(operation) \(path): the connection is closed\(message.isEmpty ? "" : ": " + message)"
         case .timedOut: "\(operation) \(path): no answer in time\(message.isEmpty ? "" : ": " + message)"
+        case .invalidRequest: "\(operation) \(path): \(message)"
         }
     }
 }

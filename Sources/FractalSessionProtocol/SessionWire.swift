@@ -6,7 +6,8 @@ public enum SessionWire {
     /// The major version this code speaks; a peer with another major is refused.
     public static let major: UInt16 = 1
     /// The minor version this code speaks; minors only add, so any minor of major 1 is accepted.
-    public static let minor: UInt16 = 0
+    /// 1.1 added TEXT, LIGHTBAR and PLAYER_LIGHTS (`SessionMessageType.minorVersion`).
+    public static let minor: UInt16 = 1
     /// Bytes in a frame header.
     public static let headerSize = 8
     /// The largest payload either side may send, in bytes.
@@ -17,6 +18,11 @@ public enum SessionWire {
     public static let eventsHeaderSize = 4
     /// The most events one EVENTS frame can carry within `maximumPayload`.
     public static let maximumEventsPerFrame = (maximumPayload - eventsHeaderSize) / eventSize
+    /// Bytes before the layout names in a TEXT payload (u8 device, u8 each name's length).
+    public static let textHeaderSize = 4
+    /// The most UTF-8 bytes of text one TEXT frame types: a few seconds of typing at the pace
+    /// readers keep up with.
+    public static let maximumTextBytes = 4096
 }
 
 /// A frame's type: the first field of its header.
@@ -29,12 +35,15 @@ public struct SessionMessageType: RawRepresentable, Hashable, Sendable, CustomSt
     public static let events = SessionMessageType(rawValue: 0x0002)
     public static let getFDs = SessionMessageType(rawValue: 0x0003)
     public static let ping = SessionMessageType(rawValue: 0x0004)
+    public static let text = SessionMessageType(rawValue: 0x0005)
     // Daemon to client: the high bit set.
     public static let welcome = SessionMessageType(rawValue: 0x8001)
     public static let fds = SessionMessageType(rawValue: 0x8003)
     public static let pong = SessionMessageType(rawValue: 0x8004)
     public static let rumble = SessionMessageType(rawValue: 0x8010)
     public static let led = SessionMessageType(rawValue: 0x8011)
+    public static let lightbar = SessionMessageType(rawValue: 0x8012)
+    public static let playerLights = SessionMessageType(rawValue: 0x8013)
     public static let error = SessionMessageType(rawValue: 0x80FF)
 
     public var description: String {
@@ -43,13 +52,25 @@ public struct SessionMessageType: RawRepresentable, Hashable, Sendable, CustomSt
         case .events: "EVENTS"
         case .getFDs: "GET_FDS"
         case .ping: "PING"
+        case .text: "TEXT"
         case .welcome: "WELCOME"
         case .fds: "FDS"
         case .pong: "PONG"
         case .rumble: "RUMBLE"
         case .led: "LED"
+        case .lightbar: "LIGHTBAR"
+        case .playerLights: "PLAYER_LIGHTS"
         case .error: "ERROR"
         default: "type 0x" + String(rawValue, radix: 16)
+        }
+    }
+
+    /// The minor version that added this type: the daemon sends a client only the types its
+    /// HELLO's minor knows (a reader of an earlier minor would take a new type for a broken stream).
+    public var minorVersion: UInt16 {
+        switch self {
+        case .text, .lightbar, .playerLights: 1
+        default: 0
         }
     }
 }
@@ -98,6 +119,10 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
     public static let fdsUnavailable = SessionErrorCode(rawValue: 21)
     /// GET_FDS while this connection's previous FDS reply is still unread.
     public static let busy = SessionErrorCode(rawValue: 22)
+    /// TEXT named a keyboard layout that is not an XKB name or does not compile; nothing was typed.
+    public static let badLayout = SessionErrorCode(rawValue: 23)
+    /// TEXT has characters the layout cannot type (listed in the message); nothing was typed.
+    public static let untypable = SessionErrorCode(rawValue: 24)
 
     /// Whether the daemon closes the connection after this error.
     public var isFatal: Bool { rawValue < 16 }
@@ -122,6 +147,8 @@ public struct SessionErrorCode: RawRepresentable, Hashable, Sendable, CustomStri
         case .writeFailed: "write-failed"
         case .fdsUnavailable: "fds-unavailable"
         case .busy: "busy"
+        case .badLayout: "bad-layout"
+        case .untypable: "untypable"
         default: "error-\(rawValue)"
         }
     }

@@ -22,10 +22,16 @@ final class SessionConnection {
     /// needs no lookup by FractalID.
     var entry: SessionRegistry.LeaseEntry?
     let peer: String
-    /// The start of a frame that the last read cut off (at most one frame's bytes).
+    /// The start of a frame that the last read cut off (at most one frame's bytes), or, while
+    /// `text` is typed, every frame read after its TEXT.
     var carried: [UInt8] = []
     var filter: InputFilter
     var greeted = false
+    /// The minor version its HELLO announced: notification types added later are not sent to it.
+    var minor: UInt16 = 0
+    /// Text a TEXT frame is typing (or the layout it waits for): the frames after that TEXT
+    /// wait in `carried` until it is done, so they act after the text, as sent.
+    var text: SessionText?
     var outgoing: [Outgoing] = []
     var outgoingBytes = 0
     /// Reading stops while the client does not read what it asked for.

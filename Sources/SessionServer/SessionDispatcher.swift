@@ -17,8 +17,13 @@ final class SessionDispatcher {
     /// For EPOLLOUT and read pauses as replies queue and drain.
     private let epoll: Int32
     /// Where an EVENTS frame's events go from the receive buffer: the kernel's layout, filtered
-    /// in place, written as it is.
-    private let batch = InputEventBatch(capacity: SessionWire.maximumEventsPerFrame)
+    /// in place, written as it is. TEXT's batches go the same way.
+    let batch = InputEventBatch(capacity: SessionWire.maximumEventsPerFrame)
+    /// The layouts TEXT frames named, compiled (`SessionText.swift`).
+    let layouts = KeyboardLayoutCache()
+    /// The loop that owns this, for what comes back from another thread (a compiled layout)
+    /// and for frames that waited while text was typed.
+    weak var loop: SessionLoop?
 
     init(registry: SessionRegistry, limits: SessionServer.Limits, logger: Logger, epoll: Int32) {
         self.registry = registry
@@ -44,7 +49,7 @@ final class SessionDispatcher {
                 return false
             }
             batch.load(wire: UnsafeRawBufferPointer(rebasing: payload[SessionWire.eventsHeaderSize...]), count: events.count)
-            return inject(device: Int(events.device), from: connection, entry: entry)
+            return inject(device: Int(events.device), from: connection, entry: entry) != .closed
         }
         let message: SessionMessage
         do {
@@ -63,6 +68,7 @@ final class SessionDispatcher {
                 return false
             }
             connection.greeted = true
+            connection.minor = version.minor
             registry.noteDeadline(connection.lastFrameAt &+ limits.idleTimeout.wholeNanoseconds)
             return send(SessionMessage.welcome(.current, manifest: entry.manifest).encoded(), to: connection, entry: entry)
         }
@@ -71,6 +77,8 @@ final class SessionDispatcher {
             return handOff(to: connection, entry: entry)
         case .ping(let token):
             return send(SessionMessage.pong(token: token).encoded(), to: connection, entry: entry)
+        case .text(let device, let layout, let text):
+            return typeText(text, layout: layout, device: device, from: connection, entry: entry)
         case .hello:
             fatal(connection, .helloRequired, "HELLO was already sent", entry: entry)
             return false
@@ -80,12 +88,22 @@ final class SessionDispatcher {
         }
     }
 
+    /// What injecting a batch came to.
+    enum Injection {
+        /// Written (less what the filter dropped, which was reported).
+        case delivered
+        /// Nothing written: no such device, refused, or the write failed (reported).
+        case refused
+        /// The connection had to be closed.
+        case closed
+    }
+
     /// Filters the batch in place and writes what is left to the device at `index`.
-    private func inject(device index: Int, from connection: SessionConnection, entry: LeaseEntry) -> Bool {
+    func inject(device index: Int, from connection: SessionConnection, entry: LeaseEntry) -> Injection {
         registry.statistics.eventsReceived += batch.count
         // Before the filter, whose held-key state moves as if its events were written.
         if entry.lease.devices.indices.contains(index), !entry.lease.devices[index].plugged {
-            return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, entry: entry)
+            return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, entry: entry) ? .refused : .closed
         }
         let before = connection.filter.modifiers
         let verdict = connection.filter.filter(batch, device: index, elsewhere: entry.elsewhere(than: before))
@@ -94,9 +112,9 @@ final class SessionDispatcher {
         if verdict.firstDropped != nil || verdict.refused != nil { registry.statistics.drops.add(verdict.drops) }
         if let refused = verdict.refused {
             if refused == .noSuchDevice {
-                return report(.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))", to: connection, entry: entry)
+                return report(.noSuchDevice, "lease \(entry.lease.id) has no device \(index) (it has \(entry.lease.devices.count))", to: connection, entry: entry) ? .refused : .closed
             }
-            return report(.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))", to: connection, entry: entry)
+            return report(.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))", to: connection, entry: entry) ? .refused : .closed
         }
         if batch.count > 0 {
             do {
@@ -105,14 +123,14 @@ final class SessionDispatcher {
                 registry.statistics.batchesWritten += 1
             } catch {
                 // A device closed under the batch (released, unplugged): dropped, never written elsewhere.
-                if !report(.writeFailed, "\(error)", to: connection, entry: entry) { return false }
+                return report(.writeFailed, "\(error)", to: connection, entry: entry) ? .refused : .closed
             }
         }
         if verdict.firstDropped != nil, let reason = verdict.drops.main {
             let code: SessionErrorCode = reason == .capability ? .capabilityRefused : .filtered
-            return report(code, "dropped \(verdict.drops.total) event(s) for device \(index): \(reason.rawValue)\(verdict.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, entry: entry)
+            return report(code, "dropped \(verdict.drops.total) event(s) for device \(index): \(reason.rawValue)\(verdict.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, entry: entry) ? .delivered : .closed
         }
-        return true
+        return .delivered
     }
 
     private func handOff(to connection: SessionConnection, entry: LeaseEntry) -> Bool {
@@ -167,9 +185,13 @@ final class SessionDispatcher {
             case .rumble(_, let strong, let weak, let durationMs): .rumble(device: wireIndex, strong: strong, weak: weak, durationMs: durationMs)
             case .rumbleStopped: .rumble(device: wireIndex, strong: 0, weak: 0, durationMs: 0)
             case .led(let code, let on): .led(device: wireIndex, code: code, on: on)
+            case .lightbar(let red, let green, let blue): .lightbar(device: wireIndex, red: red, green: green, blue: blue)
+            case .playerLights(let mask): .playerLights(device: wireIndex, mask: mask)
             }
             let bytes = message.encoded()
-            for connection in Array(entry.connections.values) where connection.greeted {
+            // A client of an earlier minor would take a type it does not know for a broken stream.
+            let minor = message.type.minorVersion
+            for connection in Array(entry.connections.values) where connection.greeted && connection.minor >= minor {
                 send(bytes, to: connection, droppable: true, entry: entry)
             }
         }
@@ -237,11 +259,14 @@ final class SessionDispatcher {
     }
 
     /// Watches for EPOLLOUT while replies are queued, and stops reading while too much is.
+    /// While text is typed nothing is read or flushed, and the socket is watched one-shot: a
+    /// hang-up, which epoll always reports, would otherwise wake the loop at every turn.
     func updateInterest(_ connection: SessionConnection) {
-        connection.readingPaused = connection.outgoingBytes >= limits.queuedBytesPausingReads
+        connection.readingPaused = connection.outgoingBytes >= limits.queuedBytesPausingReads || connection.text != nil
         var wanted = UInt32(CFL_EPOLLRDHUP)
         if !connection.readingPaused { wanted |= UInt32(CFL_EPOLLIN) }
         if !connection.outgoing.isEmpty { wanted |= UInt32(CFL_EPOLLOUT) }
+        if connection.text != nil { wanted = CFL_EPOLLONESHOT }
         guard wanted != connection.watching else { return }
         if cfl_epoll_modify(epoll, connection.fd, wanted, connection.token) == 0 { connection.watching = wanted }
     }

@@ -65,6 +65,7 @@ final class SessionLoop: @unchecked Sendable {
         self.wake = wake
         dispatcher = SessionDispatcher(registry: registry, limits: limits, logger: logger, epoll: epoll)
         receive = .allocate(byteCount: Self.carryLimit + limits.readBytesPerWakeup, alignment: 16)
+        dispatcher.loop = self
     }
 
     deinit {
@@ -162,7 +163,7 @@ final class SessionLoop: @unchecked Sendable {
         let busyPoll = limits.busyPoll.wholeNanoseconds
         var pollUntil: UInt64 = 0
         while !(registry.stopping && registry.leases.isEmpty) {
-            var timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max))
+            var timeout = Self.milliseconds(until: min(registry.nextDeadline, registry.quietDevices.first?.until ?? .max, registry.typingDue.first?.until ?? .max))
             if busyPoll > 0 && timeout != 0 {
                 if Self.preciseNanoseconds() < pollUntil { timeout = 0 }
             }
@@ -178,6 +179,7 @@ final class SessionLoop: @unchecked Sendable {
             }
             let now = SessionConnection.nowNanoseconds()
             if let first = registry.quietDevices.first, now >= first.until { watchQuietDevices(now: now) }
+            if let first = registry.typingDue.first, now >= first.until { typeDue(now: now) }
             if now >= registry.nextDeadline { expire() }
         }
     }
@@ -315,27 +317,56 @@ final class SessionLoop: @unchecked Sendable {
             // One clock read per read(2), not per frame: the idle timeout needs no finer grain.
             connection.lastFrameAt = SessionConnection.nowNanoseconds()
             let available = UnsafeRawBufferPointer(rebasing: receive[..<(carried + got)])
-            var offset = 0
-            while available.count - offset >= SessionWire.headerSize {
-                let rest = UnsafeRawBufferPointer(rebasing: available[offset...])
-                let header: SessionFrameHeader
-                do {
-                    header = try SessionFrameHeader(rest)
-                } catch {
-                    dispatcher.fatal(connection, error.code, error.description, entry: entry)
-                    return
-                }
-                guard rest.count >= header.frameSize else { break }
-                let frame = UnsafeRawBufferPointer(rebasing: rest[..<header.frameSize])
-                guard dispatcher.handle(header, frame, from: connection, entry: entry) else { return }
-                offset += header.frameSize
-            }
+            guard let offset = handleFrames(available, from: connection, entry: entry) else { return }
             if offset < available.count {
                 connection.carried = [UInt8](UnsafeRawBufferPointer(rebasing: available[offset...]))
             }
             // A short read drained the socket: epoll (level-triggered) says when more comes, so
             // no read is spent on EAGAIN.
             if got < wanted { return }
+        }
+    }
+
+    /// Handles the whole frames at the start of `bytes`; returns how many bytes they took, or
+    /// nil when the connection was closed. Stops after a TEXT that is still being typed: the
+    /// frames after it wait (in `carried`) for `resume`.
+    private func handleFrames(_ bytes: UnsafeRawBufferPointer, from connection: SessionConnection, entry: SessionRegistry.LeaseEntry) -> Int? {
+        var offset = 0
+        while bytes.count - offset >= SessionWire.headerSize && connection.text == nil {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let header: SessionFrameHeader
+            do {
+                header = try SessionFrameHeader(rest)
+            } catch {
+                dispatcher.fatal(connection, error.code, error.description, entry: entry)
+                return nil
+            }
+            guard rest.count >= header.frameSize else { break }
+            let frame = UnsafeRawBufferPointer(rebasing: rest[..<header.frameSize])
+            guard dispatcher.handle(header, frame, from: connection, entry: entry) else { return nil }
+            offset += header.frameSize
+        }
+        return offset
+    }
+
+    /// After a connection's text is typed: handles the frames that waited for it, then reads again.
+    func resume(_ connection: SessionConnection, entry: SessionRegistry.LeaseEntry) {
+        let waiting = connection.carried
+        connection.carried = []
+        guard let handled = waiting.withUnsafeBytes({ handleFrames($0, from: connection, entry: entry) }) else { return }
+        if handled < waiting.count { connection.carried = Array(waiting[handled...]) }
+        dispatcher.updateInterest(connection)
+    }
+
+    /// Types the next batch of each connection whose text is due (in time order: one interval
+    /// for all), and resumes those whose text is done.
+    private func typeDue(now: UInt64) {
+        let due = registry.typingDue.prefix { $0.until <= now }.map(\.token)
+        registry.typingDue.removeFirst(due.count)
+        for token in due {
+            guard case .connection(let connection)? = registry.registrations[token], let entry = connection.entry else { continue }
+            guard dispatcher.typeNext(connection, entry: entry) else { continue }
+            if connection.text == nil { resume(connection, entry: entry) }
         }
     }
 

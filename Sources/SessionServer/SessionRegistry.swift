@@ -64,6 +64,8 @@ final class SessionRegistry {
     var nextDeadline: UInt64 = .max
     /// Devices to watch again once their quiet delay is over (monotonic ns), in that order.
     var quietDevices: [(token: UInt64, until: UInt64)] = []
+    /// Connections typing text, with when their next batch is due (monotonic ns), in that order.
+    var typingDue: [(token: UInt64, until: UInt64)] = []
     private var lastToken: UInt64 = wakeToken
 
     /// A token never used before: one whose descriptor was closed after epoll_wait returned it

@@ -51,6 +51,10 @@ public final class SessionServer: Sendable {
         /// of a sleeping thread, the largest part of a frame's latency through the socket, at
         /// the price of a CPU kept busy that long after each frame. Zero (the default): never.
         public var busyPoll: Duration = .zero
+        /// The pause between the batches a TEXT frame is typed in (32 events, a few characters,
+        /// each), as the API types text: a reader's evdev buffer holds 64 events, and text
+        /// written at once would overflow it (SYN_DROPPED). Frames sent after a TEXT wait for it.
+        public var textBatchInterval: Duration = .milliseconds(2)
 
         public init() {}
     }

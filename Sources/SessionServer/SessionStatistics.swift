@@ -32,6 +32,10 @@ public struct SessionStatistics: Sendable, Equatable {
     public var feedbackRead = 0
     /// Times a listener stopped accepting because the daemon ran out of descriptors.
     public var acceptsPaused = 0
+    /// TEXT frames whose every character the layout could type (typed, unless refused on the way).
+    public var textsTyped = 0
+    /// Keyboard layouts compiled for TEXT frames (those that failed included).
+    public var layoutsCompiled = 0
 
     public init() {}
 }

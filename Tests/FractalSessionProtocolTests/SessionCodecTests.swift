@@ -19,6 +19,11 @@ import Testing
         .rumble(device: 1, strong: 65535, weak: 1, durationMs: 250),
         .led(device: 0, code: 1, on: true),
         .led(device: 0, code: 2, on: false),
+        .text(device: 0, layout: SessionTextLayout(layout: "de"), text: "äöü€@"),
+        .text(device: 2, layout: SessionTextLayout(layout: "fr", variant: "bepo", options: "lv3:ralt_switch"), text: "e\u{0301} 👍\n"),
+        .text(device: 0, layout: SessionTextLayout(), text: ""),
+        .lightbar(device: 3, red: 255, green: 0, blue: 128),
+        .playerLights(device: 1, mask: 0b00100),
     ]
 
     @Test(arguments: messages) func roundTrips(_ message: SessionMessage) throws {
@@ -111,7 +116,7 @@ import Testing
         #expect(throws: SessionProtocolError.self) { try SessionMessage(SessionFrame(type: .events, payload: [0, 0])) }
         #expect(throws: SessionProtocolError.self) { try SessionMessage(SessionFrame(type: .hello, payload: [1, 0])) }
         #expect(throws: SessionProtocolError.self) { try SessionMessage(SessionFrame(type: .ping, payload: [])) }
-        let unknown = SessionMessageType(rawValue: 0x0005)
+        let unknown = SessionMessageType(rawValue: 0x0006)
         #expect(throws: SessionProtocolError.unknownType(unknown)) { try SessionMessage(SessionFrame(type: unknown)) }
         #expect(SessionProtocolError.unknownType(unknown).code == .unknownType)
 
@@ -119,11 +124,68 @@ import Testing
         #expect(try SessionMessage(SessionFrame(type: .hello, payload: [1, 0, 3, 0, 9, 9])) == .hello(SessionVersion(major: 1, minor: 3)))
     }
 
+    @Test func textLightbarAndPlayerLightsAreTheDocumentedBytes() {
+        #expect(SessionMessage.text(device: 1, layout: SessionTextLayout(layout: "de", variant: "x"), text: "ä@").encoded() == [
+            0x05, 0x00, 0x00, 0x00, 10, 0, 0, 0, // header: TEXT, flags 0, length 10
+            1, 2, 1, 0, // device 1, layout 2 bytes, variant 1, options 0
+            0x64, 0x65, 0x78, // "de", "x"
+            0xC3, 0xA4, 0x40, // "ä@"
+        ])
+        #expect(SessionMessage.lightbar(device: 2, red: 1, green: 2, blue: 3).encoded() == [0x12, 0x80, 0, 0, 4, 0, 0, 0, 2, 1, 2, 3])
+        #expect(SessionMessage.playerLights(device: 4, mask: 0x1F).encoded() == [0x13, 0x80, 0, 0, 2, 0, 0, 0, 4, 0x1F])
+        // The types 1.1 added, for the daemon's check of what a client's minor knows.
+        #expect([SessionMessageType.text, .lightbar, .playerLights].allSatisfy { $0.minorVersion == 1 })
+        #expect([SessionMessageType.hello, .events, .rumble, .led, .error].allSatisfy { $0.minorVersion == 0 })
+        #expect(SessionVersion.current == SessionVersion(major: 1, minor: 1))
+    }
+
+    @Test func aTextOverTheLimitOrNotUTF8OrWithNamesPastItsEndIsABadPayload() throws {
+        func decode(_ payload: [UInt8]) throws(SessionProtocolError) -> SessionMessage { try SessionMessage(SessionFrame(type: .text, payload: payload)) }
+        let largest = [UInt8](repeating: 0x61, count: SessionWire.maximumTextBytes)
+        #expect(try decode([0, 0, 0, 0] + largest) == .text(device: 0, layout: SessionTextLayout(), text: String(repeating: "a", count: 4096)))
+        #expect(throws: SessionProtocolError.badPayload(.text, length: 4101, reason: "its text of 4097 bytes is over the limit of 4096")) {
+            try decode([0, 0, 0, 0] + largest + [0x61])
+        }
+        #expect(throws: SessionProtocolError.badPayload(.text, length: 5, reason: "its text is not UTF-8")) { try decode([0, 0, 0, 0, 0xFF]) }
+        #expect(throws: SessionProtocolError.badPayload(.text, length: 6, reason: "its layout is not UTF-8")) { try decode([0, 2, 0, 0, 0xC3, 0x28]) }
+        #expect(throws: SessionProtocolError.badPayload(.text, length: 5, reason: "its variant of 3 bytes runs past the end")) { try decode([0, 1, 3, 0, 0x64]) }
+        #expect(throws: SessionProtocolError.badPayload(.text, length: 3, reason: "needs at least 4 bytes")) { try decode([0, 0, 0]) }
+        #expect(throws: SessionProtocolError.self) { try SessionMessage(SessionFrame(type: .lightbar, payload: [0, 1, 2])) }
+        #expect(throws: SessionProtocolError.self) { try SessionMessage(SessionFrame(type: .playerLights, payload: [0])) }
+        // Later minors may append to the notifications.
+        #expect(try SessionMessage(SessionFrame(type: .playerLights, payload: [1, 3, 9])) == .playerLights(device: 1, mask: 3))
+    }
+
+    @Test func theCHeaderEncodesTextAndDecodesTheLightsAsSwiftDoes() {
+        let text = Array("äöü€@".utf8)
+        var frame = [UInt8](repeating: 0, count: fs_text_frame_size("de", nil, "lv3:ralt_switch", text.count))
+        let written = text.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { fs_encode_text(&frame, 3, "de", nil, "lv3:ralt_switch", $0.baseAddress, $0.count) }
+        }
+        #expect(written == frame.count)
+        #expect(frame == SessionMessage.text(device: 3, layout: SessionTextLayout(layout: "de", options: "lv3:ralt_switch"), text: "äöü€@").encoded())
+        let tooLong = [CChar](repeating: 0x61, count: Int(FS_MAX_TEXT_BYTES) + 1)
+        var big = [UInt8](repeating: 0, count: fs_text_frame_size(nil, nil, nil, tooLong.count))
+        #expect(fs_encode_text(&big, 0, nil, nil, nil, tooLong, tooLong.count) == 0)
+        #expect(Int(FS_MAX_TEXT_BYTES) == SessionWire.maximumTextBytes)
+        #expect(FS_VERSION_MINOR == SessionWire.minor)
+
+        var lightbar = fs_lightbar()
+        let colour = Array(SessionMessage.lightbar(device: 2, red: 10, green: 20, blue: 30).encoded().dropFirst(8))
+        #expect(fs_decode_lightbar(colour, UInt32(colour.count), &lightbar) == 0)
+        #expect(lightbar.device == 2 && lightbar.red == 10 && lightbar.green == 20 && lightbar.blue == 30)
+        var lights = fs_player_lights()
+        let mask = Array(SessionMessage.playerLights(device: 5, mask: 0b1001).encoded().dropFirst(8))
+        #expect(fs_decode_player_lights(mask, UInt32(mask.count), &lights) == 0)
+        #expect(lights.device == 5 && lights.mask == 0b1001)
+        #expect(fs_decode_player_lights(mask, 1, &lights) == -1)
+    }
+
     @Test func errorCodesSayWhichAreFatal() {
         for code in [SessionErrorCode.malformedHeader, .unknownType, .payloadTooLarge, .badPayload, .versionMismatch, .helloRequired, .tooManyConnections, .leaseReleased, .leaseChanged] {
             #expect(code.isFatal, "\(code)")
         }
-        for code in [SessionErrorCode.noSuchDevice, .deviceRefused, .capabilityRefused, .filtered, .writeFailed, .fdsUnavailable] {
+        for code in [SessionErrorCode.noSuchDevice, .deviceRefused, .capabilityRefused, .filtered, .writeFailed, .fdsUnavailable, .badLayout, .untypable] {
             #expect(!code.isFatal, "\(code)")
         }
     }

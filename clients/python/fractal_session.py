@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference client for fractal-agent's session socket, wire format v1 (docs/SESSION-PROTOCOL.md).
+"""Reference client for fractal-agent's session socket, wire format v1.1 (docs/SESSION-PROTOCOL.md).
 
 Standard library only (struct, socket; socket.recv_fds needs Python 3.9). As a module:
 
@@ -7,6 +7,7 @@ Standard library only (struct, socket; socket.recv_fds needs Python 3.9). As a m
     with Session("/run/fractal/input.sock") as session:
         manifest = session.hello()
         session.tap(0, 30)            # KEY_A on device 0
+        session.type_text(0, "Grüße", layout="de")
         session.ping()                # returns once the daemon has written everything before it
         attached, fds = session.take_fds()
 
@@ -15,6 +16,7 @@ As a command:
     fractal_session.py SOCKET hello
     fractal_session.py SOCKET tap DEVICE CODE [CODE...]
     fractal_session.py SOCKET events DEVICE TYPE:CODE:VALUE [...]
+    fractal_session.py SOCKET text DEVICE TEXT [LAYOUT [VARIANT]]
     fractal_session.py SOCKET fds
 """
 import json
@@ -23,14 +25,16 @@ import socket
 import struct
 import sys
 
-VERSION_MAJOR, VERSION_MINOR = 1, 0
+VERSION_MAJOR, VERSION_MINOR = 1, 1
 HEADER = struct.Struct("<HHI")  # type, flags (0), payload length
 EVENT = struct.Struct("<HHi")  # type, code, value
 MAX_PAYLOAD = 65536
 MAX_EVENTS_PER_FRAME = (MAX_PAYLOAD - 4) // EVENT.size
+MAX_TEXT_BYTES = 4096
 
-HELLO, EVENTS, GET_FDS, PING = 0x0001, 0x0002, 0x0003, 0x0004
+HELLO, EVENTS, GET_FDS, PING, TEXT = 0x0001, 0x0002, 0x0003, 0x0004, 0x0005
 WELCOME, FDS, PONG, RUMBLE, LED, ERROR = 0x8001, 0x8003, 0x8004, 0x8010, 0x8011, 0x80FF
+LIGHTBAR, PLAYER_LIGHTS = 0x8012, 0x8013
 
 EV_SYN, EV_KEY, EV_REL, EV_ABS = 0x00, 0x01, 0x02, 0x03
 SYN_REPORT = 0
@@ -39,7 +43,7 @@ ERROR_NAMES = {
     1: "malformed-header", 2: "unknown-type", 3: "payload-too-large", 4: "bad-payload",
     5: "version-mismatch", 6: "hello-required", 7: "too-many-connections", 8: "lease-released",
     9: "lease-changed", 10: "hello-timeout", 11: "idle-timeout", 16: "no-such-device", 17: "device-refused", 18: "capability-refused",
-    19: "filtered", 20: "write-failed", 21: "fds-unavailable", 22: "busy",
+    19: "filtered", 20: "write-failed", 21: "fds-unavailable", 22: "busy", 23: "bad-layout", 24: "untypable",
 }
 
 
@@ -110,6 +114,17 @@ class Session:
     def tap(self, device, code):
         self.send_events(device, [(EV_KEY, code, 1), (EV_SYN, SYN_REPORT, 0), (EV_KEY, code, 0), (EV_SYN, SYN_REPORT, 0)])
 
+    def type_text(self, device, text, layout="", variant="", options=""):
+        """Types `text` on the keyboard at `device` as the XKB layout (empty: us) types it; the
+        daemon picks keys and modifiers. Characters the layout cannot type, or a layout that
+        does not compile, come back as ("error", 24 or 23, ...) and nothing is typed. Frames
+        sent after it wait until it is typed; ping() returns then."""
+        data = text.encode("utf-8")
+        if len(data) > MAX_TEXT_BYTES:
+            raise ValueError("text is %d bytes of UTF-8; at most %d a frame" % (len(data), MAX_TEXT_BYTES))
+        names = [name.encode("ascii") for name in (layout, variant, options)]
+        self._send(TEXT, struct.pack("<BBBB", device, *(len(name) for name in names)) + b"".join(names) + data)
+
     def ping(self):
         """Returns once the daemon has handled (written) every frame sent before."""
         self._token = (self._token + 1) & 0xFFFFFFFF
@@ -132,9 +147,10 @@ class Session:
         return manifest, fds
 
     def next_notification(self, timeout=None):
-        """The next ("rumble", device, strong, weak, duration_ms), ("led", device, code, on) or
+        """The next ("rumble", device, strong, weak, duration_ms), ("led", device, code, on),
+        ("lightbar", device, red, green, blue), ("player-lights", device, mask) or
         ("error", code, message), or None after `timeout` seconds."""
-        kinds = (RUMBLE, LED, ERROR)
+        kinds = (RUMBLE, LED, LIGHTBAR, PLAYER_LIGHTS, ERROR)
         try:
             for index, (kind, payload) in enumerate(self._inbox):
                 if kind in kinds:
@@ -193,6 +209,10 @@ def _notification(kind, payload):
     if kind == LED:
         device, _, code, on = struct.unpack_from("<BBHH", payload)
         return ("led", device, code, bool(on))
+    if kind == LIGHTBAR:
+        return ("lightbar",) + struct.unpack_from("<BBBB", payload)
+    if kind == PLAYER_LIGHTS:
+        return ("player-lights",) + struct.unpack_from("<BB", payload)
     code, _ = struct.unpack_from("<II", payload)
     return ("error", code, payload[8:].decode("utf-8", "replace"))
 
@@ -222,6 +242,9 @@ def main(argv):
         elif command == "events":
             device = int(rest[0])
             session.send_events(device, [tuple(int(part, 0) for part in event.split(":")) for event in rest[1:]])
+            session.ping()
+        elif command == "text":
+            session.type_text(int(rest[0]), rest[1], *rest[2:4])
             session.ping()
         elif command == "fds":
             attached, fds = session.take_fds()

@@ -1,4 +1,4 @@
-// fractal_session.h: the fractal-agent session socket's wire format, version 1, for C
+// fractal_session.h: the fractal-agent session socket's wire format, version 1.1, for C
 // streaming servers (docs/SESSION-PROTOCOL.md). Header-only: copy it into your project.
 //
 // Every frame is an 8-byte header (type, flags = 0, payload length) and a payload of at most
@@ -12,25 +12,31 @@
 #include <string.h>
 
 #define FS_VERSION_MAJOR 1
-#define FS_VERSION_MINOR 0
+#define FS_VERSION_MINOR 1 /* 1.1: TEXT, LIGHTBAR, PLAYER_LIGHTS */
 #define FS_HEADER_SIZE 8
 #define FS_MAX_PAYLOAD 65536
 #define FS_EVENT_SIZE 8
 #define FS_EVENTS_HEADER_SIZE 4
 /// The most events one EVENTS frame carries.
 #define FS_MAX_EVENTS_PER_FRAME 8191 /* (FS_MAX_PAYLOAD - FS_EVENTS_HEADER_SIZE) / FS_EVENT_SIZE */
+#define FS_TEXT_HEADER_SIZE 4
+/// The most UTF-8 bytes of text one TEXT frame carries.
+#define FS_MAX_TEXT_BYTES 4096
 
 // Client to daemon.
 #define FS_MSG_HELLO 0x0001
 #define FS_MSG_EVENTS 0x0002
 #define FS_MSG_GET_FDS 0x0003
 #define FS_MSG_PING 0x0004
+#define FS_MSG_TEXT 0x0005 /* 1.1 */
 // Daemon to client.
 #define FS_MSG_WELCOME 0x8001
 #define FS_MSG_FDS 0x8003
 #define FS_MSG_PONG 0x8004
 #define FS_MSG_RUMBLE 0x8010
 #define FS_MSG_LED 0x8011
+#define FS_MSG_LIGHTBAR 0x8012 /* 1.1 */
+#define FS_MSG_PLAYER_LIGHTS 0x8013 /* 1.1 */
 #define FS_MSG_ERROR 0x80FF
 
 // ERROR codes below 16 close the connection; the others leave it open.
@@ -52,6 +58,8 @@
 #define FS_ERR_WRITE_FAILED 20
 #define FS_ERR_FDS_UNAVAILABLE 21
 #define FS_ERR_BUSY 22
+#define FS_ERR_BAD_LAYOUT 23 /* 1.1 */
+#define FS_ERR_UNTYPABLE 24 /* 1.1 */
 
 /// Every frame starts with this.
 struct __attribute__((packed)) fs_header {
@@ -106,6 +114,29 @@ struct __attribute__((packed)) fs_led {
     uint8_t reserved;
     uint16_t code;
     uint16_t on;
+};
+
+/// TEXT payload: this, then the layout, variant and options names (ASCII, not NUL-terminated),
+/// then the UTF-8 text (at most FS_MAX_TEXT_BYTES).
+struct __attribute__((packed)) fs_text {
+    uint8_t device;
+    uint8_t layout_length;  /* 0: us */
+    uint8_t variant_length; /* 0: none */
+    uint8_t options_length; /* 0: none */
+};
+
+/// LIGHTBAR (1.1): the pad's light bar colour; 0, 0, 0 is off.
+struct __attribute__((packed)) fs_lightbar {
+    uint8_t device;
+    uint8_t red;
+    uint8_t green;
+    uint8_t blue;
+};
+
+/// PLAYER_LIGHTS (1.1): bit 0 of `mask` is the first (leftmost) player LED; a set bit is lit.
+struct __attribute__((packed)) fs_player_lights {
+    uint8_t device;
+    uint8_t mask;
 };
 
 static inline void fs_put_u16(uint8_t *out, uint16_t value) {
@@ -186,6 +217,39 @@ static inline size_t fs_encode_events(uint8_t *out, uint8_t device, const struct
     return (size_t)(at - out);
 }
 
+/// The size of a TEXT frame; names may be NULL (empty).
+static inline size_t fs_text_frame_size(const char *layout, const char *variant, const char *options, size_t text_length) {
+    return FS_HEADER_SIZE + FS_TEXT_HEADER_SIZE + (layout ? strlen(layout) : 0) + (variant ? strlen(variant) : 0)
+        + (options ? strlen(options) : 0) + text_length;
+}
+
+/// TEXT frame into `out` (fs_text_frame_size(...) bytes): type `text_length` bytes of UTF-8
+/// on the keyboard at `device` as the XKB `layout` (NULL or "": us), `variant` and `options`
+/// (NULL or "": none) type it. Returns the bytes written, or 0 if the text is over
+/// FS_MAX_TEXT_BYTES or a name over 255 bytes.
+static inline size_t fs_encode_text(uint8_t *out, uint8_t device, const char *layout, const char *variant, const char *options,
+                                    const char *text, size_t text_length) {
+    const char *names[3] = {layout ? layout : "", variant ? variant : "", options ? options : ""};
+    size_t lengths[3];
+    size_t payload = FS_TEXT_HEADER_SIZE + text_length;
+    if (text_length > FS_MAX_TEXT_BYTES) return 0;
+    for (int i = 0; i < 3; i++) {
+        lengths[i] = strlen(names[i]);
+        if (lengths[i] > 255) return 0;
+        payload += lengths[i];
+    }
+    uint8_t *at = out + fs_put_header(out, FS_MSG_TEXT, (uint32_t)payload);
+    *at++ = device;
+    for (int i = 0; i < 3; i++) *at++ = (uint8_t)lengths[i];
+    for (int i = 0; i < 3; i++) {
+        memcpy(at, names[i], lengths[i]);
+        at += lengths[i];
+    }
+    memcpy(at, text, text_length);
+    at += text_length;
+    return (size_t)(at - out);
+}
+
 /// Decodes a RUMBLE payload of `length` bytes; returns 0, or -1 if too short.
 static inline int fs_decode_rumble(const uint8_t *payload, uint32_t length, struct fs_rumble *out) {
     if (length < sizeof(struct fs_rumble)) return -1;
@@ -204,6 +268,24 @@ static inline int fs_decode_led(const uint8_t *payload, uint32_t length, struct 
     out->reserved = payload[1];
     out->code = fs_get_u16(payload + 2);
     out->on = fs_get_u16(payload + 4);
+    return 0;
+}
+
+/// Decodes a LIGHTBAR payload; returns 0, or -1 if too short.
+static inline int fs_decode_lightbar(const uint8_t *payload, uint32_t length, struct fs_lightbar *out) {
+    if (length < sizeof(struct fs_lightbar)) return -1;
+    out->device = payload[0];
+    out->red = payload[1];
+    out->green = payload[2];
+    out->blue = payload[3];
+    return 0;
+}
+
+/// Decodes a PLAYER_LIGHTS payload; returns 0, or -1 if too short.
+static inline int fs_decode_player_lights(const uint8_t *payload, uint32_t length, struct fs_player_lights *out) {
+    if (length < sizeof(struct fs_player_lights)) return -1;
+    out->device = payload[0];
+    out->mask = payload[1];
     return 0;
 }
 
