@@ -61,7 +61,23 @@ def session_seeds():
         frame(0x8010, struct.pack("<BBHHH", 2, 0, 0xFFFF, 0x8000, 500)),
         frame(0x8011, struct.pack("<BBHH", 0, 0, 1, 1)),
         frame(0x0004, b""),
+        # 1.1: TEXT (layout, variant, options, text), its refusals, LIGHTBAR, PLAYER_LIGHTS.
+        frame(0x0001, struct.pack("<HH", 1, 1)) + text(0, "äöü€@", "de") + frame(0x0004, struct.pack("<I", 8)),
+        text(2, "e\u0301 \U0001F44D\n", "fr", "bepo", "lv3:ralt_switch"),
+        text(0, "", ""),
+        frame(0x0005, struct.pack("<BBBB", 0, 2, 9, 0) + b"de"),
+        frame(0x0005, struct.pack("<BBBB", 0, 0, 0, 0) + b"\xc3\x28"),
+        frame(0x0005, struct.pack("<BBBB", 0, 0, 0, 0) + b"a" * 4097),
+        frame(0x0005, b"\x00\x01"),
+        frame(0x8012, struct.pack("<BBBB", 1, 255, 0, 64)),
+        frame(0x8013, struct.pack("<BB", 1, 0b00100)),
+        frame(0x8013, b"\x01"),
     ]
+
+
+def text(device, string, layout, variant="", options=""):
+    names = [layout.encode(), variant.encode(), options.encode()]
+    return frame(0x0005, struct.pack("<BBBB", device, *(len(n) for n in names)) + b"".join(names) + string.encode())
 
 
 # task-definition: the test fixtures, a definition that uses everything the fuzz policy allows,

@@ -2,6 +2,8 @@ import CLibEvdev
 import DeviceManager
 import FractalAPI
 import FractalClient
+import FractalSessionClient
+import FractalSessionProtocol
 import Foundation
 import Testing
 
@@ -58,6 +60,51 @@ import Testing
         let reader = try KeymapReader(.us)
         for event in try node.read(count: typed.events) { reader.read(event) }
         #expect(reader.text == "Hi\n")
+        #expect(pendingEvents(node) == 0)
+        daemon.stop()
+    }
+
+    /// TEXT (session protocol 1.1) on the lease's socket: the daemon types German through the
+    /// same `KeyboardLayout`, and a reader with the keymap decodes exactly the text; text with a
+    /// character its layout lacks, or a layout that does not compile, is an ERROR and writes nothing.
+    @Test func textOnTheSessionSocketTypesGermanAndRefusesWhatTheLayoutCannotType() async throws {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let api = daemon.client()
+        defer { Task { await api.shutdown() } }
+        let lease = try await api.createLease(CreateLeaseRequest(devices: ["keyboard"]))
+        let keyboard = try #require(lease.devices.first { $0.role == .keyboard })
+        let node = try EvdevNode(try #require(keyboard.nodes.first { $0.kind == "event" }).path)
+        let client = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        _ = try client.hello()
+        let de = try KeyboardLayoutName(layout: "de")
+
+        // What a compile costs here, in this process with the daemon's code (the daemon compiles
+        // off its loop thread, once per layout).
+        let clock = ContinuousClock()
+        let compile = try clock.measure { _ = try KeyboardLayout(de) }
+        let firstText = try clock.measure {
+            try client.typeText("a€", toDevice: 0)
+            try client.typeText("a", layout: "xx", toDevice: 0)
+            try client.typeText("äöü€@", layout: "de", toDevice: 0)
+            try client.ping()
+        }
+        let secondText = try clock.measure {
+            try client.typeText("@", layout: "de", toDevice: 0)
+            try client.ping()
+        }
+        print("TextInjectionVMTests: compiling de took \(compile); TEXT de to PONG \(firstText) the first time (compiling), \(secondText) the next")
+
+        var errors: [(SessionErrorCode, String)] = []
+        while case .error(let code, let message)? = try client.nextNotification(timeout: .milliseconds(200)) { errors.append((code, message)) }
+        #expect(errors.map(\.0) == [.untypable, .badLayout], "\(errors)")
+        #expect(errors.first?.1.contains("keyboard layout us cannot type '€' (U+20AC) at 1") == true, "\(errors)")
+        #expect(errors.last?.1.contains("keyboard layout xx does not compile") == true, "\(errors)")
+        // The refusals wrote nothing: exactly the German text's events arrive, then the @.
+        let count = try KeyboardLayout(de).events(typing: "äöü€@@").count
+        let reader = try KeymapReader(de)
+        for event in try node.read(count: count) { reader.read(event) }
+        #expect(reader.text == "äöü€@@")
         #expect(pendingEvents(node) == 0)
         daemon.stop()
     }
