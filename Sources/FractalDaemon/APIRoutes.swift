@@ -251,7 +251,10 @@ struct APIRoutes: Sendable {
             // Missing udev rules: the host cannot hand out devices safely until the operator installs them.
             case .limitReached, .udevRulesMissing, .queueFull: status = .serviceUnavailable
             case .device(_, let cause as UInputError) where cause.code == .inputMinorsExhausted: status = .serviceUnavailable
-            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName: status = .badRequest
+            // A pad whose kernel driver (or uhid) this host lacks: the message names the module.
+            case .device(_, let cause as UHIDError) where cause.code == .driverMissing || cause.code == .moduleNotLoaded:
+                status = .serviceUnavailable
+            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName, .hotplugUnsupported, .idTooLongForPad: status = .badRequest
             case .udevTimeout: status = .gatewayTimeout
             case .device, .udev, .store, .write, .releaseIncomplete, .cdiSpec: status = .internalServerError
             }

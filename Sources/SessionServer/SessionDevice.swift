@@ -1,23 +1,5 @@
 import DeviceManager
 
-/// What the session server needs of a device: its profile, batch writes, the feedback its
-/// programs ask for, and the descriptor a GET_FDS hands a copy of (and the loop watches for
-/// feedback). `UInputDevice` is the real one; host tests use a fake.
-public protocol SessionDevice: AnyObject, Sendable {
-    var profile: DeviceProfile { get }
-    /// Writes the batch with one write(2).
-    func write(_ events: [InputEvent]) throws(UInputError)
-    /// Writes the batch, already in the kernel's layout, with one write(2).
-    func write(_ batch: InputEventBatch) throws(UInputError)
-    /// Serves what programs asked of the device since the last call, without blocking.
-    func readFeedback() throws(UInputError) -> [DeviceFeedback]
-    /// The descriptor to pass on GET_FDS and to watch for feedback; nil once closed. It stays
-    /// owned by the device.
-    var fileDescriptor: Int32? { get }
-}
-
-extension UInputDevice: SessionDevice {}
-
 /// A lease as the session server serves it.
 public struct SessionLease: Sendable {
     /// One device, at its index in the manifest.

@@ -9,7 +9,7 @@ import Glibc
 /// Real uinput devices in the VM's kernel: what the kernel and libevdev see must be exactly
 /// what the profile says.
 @Suite struct UInputDeviceVMTests {
-    @Test(arguments: DeviceRole.allCases)
+    @Test(arguments: DeviceRole.uinputRoles)
     func kernelSeesTheProfile(role: DeviceRole) throws {
         try requireVM()
         let profile = DeviceProfile.forRole(role)
@@ -41,7 +41,7 @@ import Glibc
         #expect(node.properties == Set(profile.properties))
     }
 
-    @Test(arguments: DeviceRole.allCases)
+    @Test(arguments: DeviceRole.uinputRoles)
     func nodesAreTheKernelsCharacterDevices(role: DeviceRole) throws {
         try requireVM()
         let device = try UInputDevice(profile: .forRole(role), phys: testPhys(role))
@@ -76,7 +76,7 @@ import Glibc
 
     /// A batch written through the device arrives on its event node whole and in order,
     /// framed by the SYN_REPORTs the caller put in (write adds none).
-    @Test(arguments: DeviceRole.allCases)
+    @Test(arguments: DeviceRole.uinputRoles)
     func eventsArriveInOrder(role: DeviceRole) throws {
         try requireVM()
         let device = try UInputDevice(profile: .forRole(role), phys: testPhys(role))
@@ -238,6 +238,8 @@ import Glibc
                 .key(c(BTN_TOUCH), pressed: false), .key(c(BTN_TOOL_DOUBLETAP), pressed: false), .syn(),
             ]
             return (down + up, down + up)
+        case .dualsense, .switchPro:
+            preconditionFailure("a \(role.rawValue) is a uhid pad, not a uinput device")
         }
     }
 }
@@ -265,10 +267,11 @@ func typeName(_ type: UInt16) -> String {
         case .touchscreen: ["ID_INPUT_TOUCHSCREEN"]
         case .pen: ["ID_INPUT_TABLET"]
         case .trackpad: ["ID_INPUT_TOUCHPAD"]
+        case .dualsense, .switchPro: ["ID_INPUT_JOYSTICK"]
         }
     }
 
-    @Test(arguments: DeviceRole.allCases)
+    @Test(arguments: DeviceRole.uinputRoles)
     func udevClassifiesTheDeviceAsItsRole(role: DeviceRole) throws {
         try requireVM()
         try #require(access("/run/udev/control", F_OK) == 0, "udevd is not running in the VM (scripts/vm/run without --no-udev)")

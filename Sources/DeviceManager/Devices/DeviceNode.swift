@@ -8,12 +8,16 @@ public struct DeviceNode: Hashable, Sendable, CustomStringConvertible {
         case joystick
         /// mousedev (`mouseN`): the old PS/2-style mouse interface, for pointers.
         case mouse
+        /// hidraw (`hidrawN`, in /dev itself): a HID device's raw reports, what Steam and SDL's
+        /// HIDAPI read. Its major is dynamic, given at boot.
+        case hidraw
     }
 
     public var kind: Kind
-    /// The node's name under /dev/input and /sys/class/input, e.g. "event5".
+    /// The node's name under /dev/input and /sys/class/input, e.g. "event5" (or /dev and
+    /// /sys/class/hidraw: "hidraw2").
     public var name: String
-    /// Where devtmpfs puts the node: `/dev/input/<name>`.
+    /// Where devtmpfs puts the node: `/dev/input/<name>`, `/dev/<name>` for hidraw.
     public var path: String
     public var major: UInt32
     public var minor: UInt32
@@ -21,7 +25,7 @@ public struct DeviceNode: Hashable, Sendable, CustomStringConvertible {
     public init(kind: Kind, name: String, major: UInt32, minor: UInt32) {
         self.kind = kind
         self.name = name
-        self.path = "/dev/input/\(name)"
+        self.path = kind == .hidraw ? "/dev/\(name)" : "/dev/input/\(name)"
         self.major = major
         self.minor = minor
     }
@@ -32,10 +36,21 @@ public struct DeviceNode: Hashable, Sendable, CustomStringConvertible {
     public static let stableLinkDirectory = "/dev/input/by-fractal-id"
 
     /// The link the udev rules make to the `kind` node of lease `id`'s device `role`:
-    /// `<directory>/<id>/<role>` for its event node, `<role>-joystick` and `<role>-mouse` for the others.
+    /// `<directory>/<id>/<role>` for its event node, `<role>-joystick`, `<role>-mouse` and
+    /// `<role>-hidraw` for the others; a pad's other input devices add their `part`
+    /// (`dualsense-motion`, `dualsense-touchpad-mouse`).
     /// It names the lease's own device or nothing: unlike `eventN`, it is never another lease's node.
-    public static func stableLink(id: FractalID, role: DeviceRole, kind: Kind) -> String {
-        let suffix = kind == .event ? "" : "-" + kind.rawValue
+    public static func stableLink(id: FractalID, role: DeviceRole, kind: Kind, part: DevicePart? = nil) -> String {
+        let suffix = (part.map { "-" + $0.rawValue } ?? "") + (kind == .event ? "" : "-" + kind.rawValue)
         return "\(stableLinkDirectory)/\(id.rawValue)/\(role.rawValue)\(suffix)"
     }
+}
+
+/// Which of a HID pad's input devices a node belongs to, beside its main one (the gamepad):
+/// hid-playstation and hid-nintendo register each sensor group as an input device of its own.
+public enum DevicePart: String, Codable, Hashable, Sendable {
+    /// Gyro and accelerometer (INPUT_PROP_ACCELEROMETER).
+    case motion
+    /// The DualSense's touchpad (INPUT_PROP_BUTTONPAD).
+    case touchpad
 }

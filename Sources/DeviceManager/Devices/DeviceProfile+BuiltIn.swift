@@ -14,6 +14,8 @@ extension DeviceProfile {
         case .touchscreen: return .touchscreen
         case .pen: return .pen
         case .trackpad: return .trackpad
+        case .dualsense: return .dualSense
+        case .switchPro: return .switchPro
         }
     }
 
@@ -99,6 +101,38 @@ extension DeviceProfile {
             AbsoluteAxis(code: UInt16(ABS_HAT0Y), minimum: -1, maximum: 1),
         ],
         ffEffectsMax: 16
+    )
+
+    /// What a session writes to a DualSense (made through uhid, not uinput: `HIDPad` turns these
+    /// events into the pad's input reports): the gamepad's own buttons, sticks, triggers and
+    /// d-pad, so one client drives every pad alike, plus the touchpad's two fingers (protocol B,
+    /// on the pad's 1920×1080 surface) and its click. The name and IDs are the pad's.
+    public static let dualSense = DeviceProfile(
+        name: DualSenseReports.name,
+        bus: UInt16(BUS_USB),
+        vendor: UInt16(DualSenseReports.vendorID),
+        product: UInt16(DualSenseReports.productID),
+        version: UInt16(DualSenseReports.version),
+        codes: [UInt16(EV_KEY): gamepad.codes[UInt16(EV_KEY), default: []] + codes(BTN_LEFT)],
+        axes: gamepad.axes + [
+            AbsoluteAxis(code: UInt16(ABS_MT_SLOT), minimum: 0, maximum: 1),
+            AbsoluteAxis(code: UInt16(ABS_MT_TRACKING_ID), minimum: 0, maximum: 65535),
+            AbsoluteAxis(code: UInt16(ABS_MT_POSITION_X), minimum: 0, maximum: Int32(DualSenseTouch.width - 1)),
+            AbsoluteAxis(code: UInt16(ABS_MT_POSITION_Y), minimum: 0, maximum: Int32(DualSenseTouch.height - 1)),
+        ]
+    )
+
+    /// What a session writes to a Switch Pro controller (made through uhid: `HIDPad` turns these
+    /// into its input reports): the gamepad's own buttons, sticks, triggers (ZL and ZR are
+    /// digital: pressed past half) and d-pad. The name and IDs are the pad's.
+    public static let switchPro = DeviceProfile(
+        name: SwitchProReports.name,
+        bus: UInt16(BUS_USB),
+        vendor: UInt16(SwitchProReports.vendorID),
+        product: UInt16(SwitchProReports.productID),
+        version: UInt16(SwitchProReports.version),
+        codes: [UInt16(EV_KEY): gamepad.codes[UInt16(EV_KEY), default: []]],
+        axes: gamepad.axes
     )
 
     /// A ten-finger multitouch screen speaking protocol B (slots and tracking ids), mapped onto

@@ -19,6 +19,8 @@ public struct DualSenseNodes: Hashable, Sendable {
     /// The LED class devices (sysfs paths): the lightbar `<hid>:rgb:indicator` and the five
     /// `<hid>:white:player-N`.
     public var leds: [String]
+    /// The input devices the nodes above belong to, gamepad first.
+    public var inputs: [HIDInputDevice]
 
     /// Every input node, gamepad first.
     public var inputNodes: [DeviceNode] { gamepad + motionSensors + touchpad }
@@ -90,33 +92,11 @@ public final class DualSensePad: Sendable {
         defer { if !succeeded { device.close() } }
 
         // The driver registered its input devices, LEDs and hidraw node while probing.
-        var gamepad: [DeviceNode] = []
-        var motion: [DeviceNode] = []
-        var touchpad: [DeviceNode] = []
-        for input in HIDSysfs.inputDevices(of: syspath) {
-            let made: [DeviceNode]
-            do { made = try InputSysfs.nodes(of: input) } catch {
-                throw UHIDError(operation: error.operation, path: error.path, errno: error.errno)
-            }
-            // Told apart by what the driver declares, not by the names it gives them.
-            let properties = HIDSysfs.properties(of: input)
-            if properties & (1 << UInt64(INPUT_PROP_ACCELEROMETER)) != 0 {
-                motion += made
-            } else if properties & (1 << UInt64(INPUT_PROP_BUTTONPAD)) != 0 {
-                touchpad += made
-            } else {
-                gamepad += made
-            }
-        }
-        // Without evdev the pad is invisible to everything that matters.
-        for (part, found) in [("gamepad", gamepad), ("motion sensors", motion), ("touchpad", touchpad)] {
-            guard found.contains(where: { $0.kind == .event }) else {
-                throw UHIDError(code: .notBound, operation: "find event node", path: syspath, detail: "no event node for the \(part); is evdev loaded?")
-            }
-        }
+        let inputs = try HIDSysfs.padInputs(of: syspath, requiring: [nil, .motion, .touchpad])
+        func of(_ part: DevicePart?) -> [DeviceNode] { inputs.filter { $0.part == part }.flatMap(\.nodes) }
         nodes = DualSenseNodes(
-            gamepad: gamepad, motionSensors: motion, touchpad: touchpad,
-            hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath)
+            gamepad: of(nil), motionSensors: of(.motion), touchpad: of(.touchpad),
+            hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath), inputs: inputs
         )
         self.phys = phys
         self.uniq = uniq

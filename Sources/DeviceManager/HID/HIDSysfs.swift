@@ -1,3 +1,4 @@
+import CUInput
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,6 +21,18 @@ public struct HIDRawNode: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(path) (hidraw, \(major):\(minor))" }
+}
+
+/// One input device a HID driver registered for a pad: each sensor group is one of its own.
+public struct HIDInputDevice: Hashable, Sendable {
+    /// Which part of the pad it is; nil for the gamepad itself.
+    public var part: DevicePart?
+    /// `/sys/devices/virtual/misc/uhid/0003:054C:0CE6.0001/input/input21`.
+    public var syspath: String
+    public var nodes: [DeviceNode]
+
+    /// `input21`.
+    public var sysname: String { String(syspath.split(separator: "/").last ?? "") }
 }
 
 /// Reading /sys/bus/hid: where a uhid device is, which driver took it, what it made.
@@ -56,6 +69,34 @@ enum HIDSysfs {
     /// The input devices under a HID device: `/sys/.../input/inputN` paths.
     static func inputDevices(of path: String) -> [String] {
         entries(path + "/input").filter { $0.hasPrefix("input") }.sorted().map { "\(path)/input/\($0)" }
+    }
+
+    /// The input devices the driver registered under the HID device at `path`, each with its
+    /// nodes and told apart by what the driver declares (INPUT_PROP_ACCELEROMETER: motion,
+    /// INPUT_PROP_BUTTONPAD: touchpad), not by the names it gives them. Every part in
+    /// `requiring` (nil: the gamepad) must have an event node: without evdev the pad is invisible
+    /// to everything that matters.
+    static func padInputs(of path: String, requiring parts: [DevicePart?]) throws(UHIDError) -> [HIDInputDevice] {
+        var inputs: [HIDInputDevice] = []
+        for input in inputDevices(of: path) {
+            let nodes: [DeviceNode]
+            do { nodes = try InputSysfs.nodes(of: input) } catch {
+                throw UHIDError(operation: error.operation, path: error.path, errno: error.errno)
+            }
+            let properties = self.properties(of: input)
+            let part: DevicePart? =
+                properties & (1 << UInt64(INPUT_PROP_ACCELEROMETER)) != 0 ? .motion
+                : properties & (1 << UInt64(INPUT_PROP_BUTTONPAD)) != 0 ? .touchpad : nil
+            inputs.append(HIDInputDevice(part: part, syspath: input, nodes: nodes))
+        }
+        for part in parts {
+            guard inputs.contains(where: { $0.part == part && $0.nodes.contains { $0.kind == .event } }) else {
+                throw UHIDError(
+                    code: .notBound, operation: "find event node", path: path,
+                    detail: "no event node for the \(part?.rawValue ?? "gamepad"); is evdev loaded?")
+            }
+        }
+        return inputs
     }
 
     /// The device's hidraw node, or nil when it has none (no hidraw in the kernel, or not yet).

@@ -16,6 +16,8 @@ public struct SwitchProNodes: Hashable, Sendable {
     /// The LED class devices (sysfs paths): `<hid>:green:player-1` … `-4` and the home button's
     /// `<hid>:blue:player-5`.
     public var leds: [String]
+    /// The input devices the nodes above belong to.
+    public var inputs: [HIDInputDevice]
 
     /// Every input node, gamepad first.
     public var inputNodes: [DeviceNode] { gamepad + imu }
@@ -97,26 +99,11 @@ public final class SwitchProPad: Sendable {
         var succeeded = false
         defer { if !succeeded { device.close() } }
 
-        var gamepad: [DeviceNode] = []
-        var imu: [DeviceNode] = []
-        for input in HIDSysfs.inputDevices(of: syspath) {
-            let made: [DeviceNode]
-            do { made = try InputSysfs.nodes(of: input) } catch {
-                throw UHIDError(operation: error.operation, path: error.path, errno: error.errno)
-            }
-            // Told apart by what the driver declares, not by the names it gives them.
-            if HIDSysfs.properties(of: input) & (1 << UInt64(INPUT_PROP_ACCELEROMETER)) != 0 {
-                imu += made
-            } else {
-                gamepad += made
-            }
-        }
-        for (part, found) in [("gamepad", gamepad), ("IMU", imu)] {
-            guard found.contains(where: { $0.kind == .event }) else {
-                throw UHIDError(code: .notBound, operation: "find event node", path: syspath, detail: "no event node for the \(part); is evdev loaded?")
-            }
-        }
-        nodes = SwitchProNodes(gamepad: gamepad, imu: imu, hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath))
+        let inputs = try HIDSysfs.padInputs(of: syspath, requiring: [nil, .motion])
+        func of(_ part: DevicePart?) -> [DeviceNode] { inputs.filter { $0.part == part }.flatMap(\.nodes) }
+        nodes = SwitchProNodes(
+            gamepad: of(nil), imu: of(.motion), hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath),
+            inputs: inputs)
         self.phys = phys
         self.uniq = uniq
         self.syspath = syspath

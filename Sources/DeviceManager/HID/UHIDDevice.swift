@@ -37,9 +37,12 @@ public struct UHIDDeviceDescription: Hashable, Sendable {
         self.reportDescriptor = reportDescriptor
     }
 
+    /// The longest phys (and uniq) the kernel keeps, in bytes: its field holds 64 with the NUL.
+    public static let maximumPhysLength = 63
+
     /// Rejects what the kernel would silently cut (its fixed-size fields) or cannot take.
     func validate(path: String) throws(UHIDError) {
-        for (field, text, limit) in [("name", name, 127), ("phys", phys, 63), ("uniq", uniq, 63)] {
+        for (field, text, limit) in [("name", name, 127), ("phys", phys, Self.maximumPhysLength), ("uniq", uniq, Self.maximumPhysLength)] {
             guard text.utf8.count <= limit else {
                 throw .invalid("\(field) is \(text.utf8.count) bytes, the kernel keeps \(limit)", path: path)
             }

@@ -215,7 +215,7 @@ public struct InputFilter: Sendable {
     /// Why every event to the device at `index` is refused, if it is.
     private func refusal(ofDevice index: Int) -> DropReason? {
         guard devices.indices.contains(index) else { return .noSuchDevice }
-        if policy == .gamepadOnly && devices[index].role != .gamepad { return .deviceRefused }
+        if policy == .gamepadOnly && !devices[index].role.isGamepad { return .deviceRefused }
         return nil
     }
 
@@ -308,7 +308,13 @@ extension InputPolicy {
     /// A uinput fd is the daemon's own file: whoever holds it can UI_DEV_DESTROY the device and
     /// UI_DEV_SETUP/UI_DEV_CREATE it again as any device (a keyboard with SysRq and power keys,
     /// another lease's phys). No ioctl filter exists for it, so only `trusted` gets one.
+    ///
+    /// A HID pad's descriptor is its /dev/uhid file, which the daemon reads to answer the
+    /// driver: whoever held it could take those answers or make any HID device. Never handed off.
     public func withholdReason(role: DeviceRole, profile: DeviceProfile) -> String? {
+        if role.isHIDPad {
+            return "a \(role.rawValue) is a uhid device the daemon serves: its descriptor is never handed off; inject with EVENTS"
+        }
         switch self {
         case .trusted:
             return nil

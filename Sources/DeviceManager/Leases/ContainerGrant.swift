@@ -130,7 +130,7 @@ public struct ContainerGrant: Sendable, Equatable {
         let nodes = lease.devices.filter { roles?.contains($0.role) ?? true }.flatMap { device in
             device.nodes.map { node in
                 let kind = DeviceNode.Kind(rawValue: node.kind)
-                let link = linked ? kind.map { DeviceNode.stableLink(id: lease.id, role: device.role, kind: $0) } : nil
+                let link = linked ? kind.map { DeviceNode.stableLink(id: lease.id, role: device.role, kind: $0, part: node.part) } : nil
                 return Node(node, present: device.plugged, stableLink: link)
             }
         }

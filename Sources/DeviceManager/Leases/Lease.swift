@@ -2,23 +2,42 @@ import Foundation
 
 /// One device node of a leased device, as recorded and reported.
 public struct LeasedNode: Codable, Hashable, Sendable {
-    /// `event`, `joystick` or `mouse`.
+    /// `event`, `joystick`, `mouse` or `hidraw`.
     public var kind: String
-    /// `/dev/input/event5`.
+    /// `/dev/input/event5`, `/dev/hidraw2`.
     public var path: String
     public var major: UInt32
     public var minor: UInt32
+    /// For a HID pad's node: which of its input devices the node belongs to, when not the main
+    /// one (`motion`, `touchpad`); nil for the main one, its hidraw node and every uinput device.
+    public var part: DevicePart?
+    /// For a HID pad's input node: the sysfs name of its input device (`input21`); nil where it
+    /// is the device's own (`LeasedDevice.sysname`) and for hidraw.
+    public var inputDevice: String?
+    /// For a HID pad's nodes: the node's sysfs path below /sys (`/devices/virtual/misc/uhid/
+    /// 0003:054C:0CE6.0001/input/input21/event7`); nil for uinput devices, whose nodes sit at
+    /// `/devices/virtual/input/<sysname>/<name>`.
+    public var devicePath: String?
 
-    public init(kind: String, path: String, major: UInt32, minor: UInt32) {
+    public init(
+        kind: String, path: String, major: UInt32, minor: UInt32, part: DevicePart? = nil, inputDevice: String? = nil,
+        devicePath: String? = nil
+    ) {
         self.kind = kind
         self.path = path
         self.major = major
         self.minor = minor
+        self.part = part
+        self.inputDevice = inputDevice
+        self.devicePath = devicePath
     }
 
     init(_ node: DeviceNode) {
         self.init(kind: node.kind.rawValue, path: node.path, major: node.major, minor: node.minor)
     }
+
+    /// The node's name in /dev (`event5`, `hidraw2`).
+    public var name: String { String(path.split(separator: "/").last ?? "") }
 }
 
 /// A device created for a lease.

@@ -45,6 +45,12 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case notPlugged(DeviceRole, lease: FractalID)
     /// Hot-plug of a role the lease has no slot for, while containers hold fixed device grants.
     case notProvisioned(DeviceRole, lease: FractalID)
+    /// A HID pad asked for as a hot-plug slot, or plugged into a running lease: not yet possible
+    /// (its hidraw node would have to be made inside running containers).
+    case hotplugUnsupported(DeviceRole)
+    /// The ID is too long for a HID pad's phys, which the kernel cuts at 63 bytes (a uinput
+    /// device's at 79): `limit` is the longest ID that pad takes.
+    case idTooLongForPad(FractalID, DeviceRole, limit: Int)
     /// The lease's CDI spec could not be written, rewritten or removed (`--cdi-dir`).
     case cdiSpec(FractalID, SystemError)
     /// With CDI specs written, a FractalID must also be a CDI device name: one that ends with a letter or digit.
@@ -92,6 +98,10 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
             return "the \(role.rawValue) of lease \(id) is not plugged in"
         case .notProvisioned(let role, let id):
             return "lease \(id) has no \(role.rawValue) to plug in: its containers' device access was fixed when they were created, so a device plugged in later must be reserved then (dockerLabels fractal.hotplug=\(role.rawValue), or the lease's hotplug list)"
+        case .hotplugUnsupported(let role):
+            return "a \(role.rawValue) cannot be a hot-plug slot or be plugged into a running lease yet; ask for it with the lease's devices"
+        case .idTooLongForPad(let id, let role, let limit):
+            return "FractalID '\(id)' is too long for a \(role.rawValue) (its phys, fractal/<id>/\(role.rawValue), must fit the kernel's 63 bytes): use an ID of at most \(limit) characters"
         case .cdiSpec(let id, let error):
             return "lease \(id): its CDI spec: \(error) (the directory is --cdi-dir: it must exist and be writable by the daemon)"
         case .cdiName(let id):

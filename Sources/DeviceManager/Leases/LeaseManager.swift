@@ -26,6 +26,8 @@ public final class LeaseManager: Sendable {
         public var maximumQueuedCreations: Int
         /// Where uinput is.
         public var uinputPath: String
+        /// Where uhid is (DualSense and Switch Pro pads).
+        public var uhidPath: String = "/dev/uhid"
         /// Where each lease's session directory (socket, udev view) is made; none when nil.
         public var sessionRoot: String?
         /// The size and inode caps of a lease's tmpfs directories.
@@ -65,7 +67,7 @@ public final class LeaseManager: Sendable {
     /// A lease whose devices this process owns.
     private struct LiveLease {
         var lease: Lease
-        var devices: [DeviceRole: UInputDevice]
+        var devices: [DeviceRole: any LeaseDevice]
     }
 
     private struct State {
@@ -274,9 +276,16 @@ public final class LeaseManager: Sendable {
     /// Takes over every device of `lease` from the descriptors the store kept for it (by role);
     /// nil, with the devices it had taken destroyed and the reason logged, when any is missing or
     /// is not the device recorded. The descriptors it did not take stay the caller's to close.
-    private func adopt(_ lease: Lease, from stored: [DeviceRole: Int32]) -> [DeviceRole: UInputDevice]? {
-        var adopted: [DeviceRole: UInputDevice] = [:]
+    private func adopt(_ lease: Lease, from stored: [DeviceRole: Int32]) -> [DeviceRole: any LeaseDevice]? {
+        var adopted: [DeviceRole: any LeaseDevice] = [:]
         for device in lease.devices {
+            // A uhid pad's driver waits on the process that answers it: a new process cannot
+            // take one over from a kept descriptor (yet).
+            guard !device.role.isHIDPad else {
+                logger.warning("lease \(lease.id): its \(device.role.rawValue) is a uhid pad, which a restart cannot keep; releasing the lease")
+                for taken in adopted.values { taken.close() }
+                return nil
+            }
             guard let fd = stored[device.role] else {
                 logger.warning("lease \(lease.id): no descriptor of its \(device.role.rawValue) (\(device.sysname)) was kept across the restart; releasing it")
                 for taken in adopted.values { taken.close() }
@@ -465,7 +474,14 @@ public final class LeaseManager: Sendable {
         guard !(request.devices.isEmpty && request.directories.isEmpty) else { throw .empty }
         var seen = Set<DeviceRole>()
         for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
+        if let pad = request.hotplug.first(where: \.isHIDPad) { throw .hotplugUnsupported(pad) }
         let id = request.id ?? FractalID.random()
+        for role in request.devices where role.isHIDPad {
+            let phys = DevicePhys.make(id: id, role: role)
+            guard phys.utf8.count <= UHIDDeviceDescription.maximumPhysLength else {
+                throw .idTooLongForPad(id, role, limit: UHIDDeviceDescription.maximumPhysLength - (phys.utf8.count - id.rawValue.utf8.count))
+            }
+        }
         if cdi != nil, !CDISpec.canName(id) { throw .cdiName(id) }
 
         // Paths that do not resolve are refused by provision() below, with the reason.
@@ -485,7 +501,7 @@ public final class LeaseManager: Sendable {
     /// task at a time, in that order.
     private final class Stage: @unchecked Sendable {
         var lease: Lease
-        var devices: [DeviceRole: UInputDevice] = [:]
+        var devices: [DeviceRole: any LeaseDevice] = [:]
         var made: MadeDevices?
 
         init(lease: Lease) { self.lease = lease }
@@ -584,14 +600,14 @@ public final class LeaseManager: Sendable {
     /// Devices just created, and the udev watcher that was listening before they existed.
     private struct MadeDevices {
         var leased: [LeasedDevice]
-        var made: [UInputDevice]
+        var made: [any LeaseDevice]
         var watcher: UdevWatcher?
     }
 
     /// Creates devices for `roles` (with whether each starts plugged) and waits for udev; `created`
     /// hears of each device as soon as it exists, so the caller can undo them on a failure.
     private func makeDevices(
-        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, UInputDevice) -> Void
+        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, any LeaseDevice) -> Void
     ) throws(LeaseError) -> (devices: [LeasedDevice], udev: UdevReadiness?) {
         try awaitUdev(try createDevices(roles, id: id, created: created), id: id)
     }
@@ -599,22 +615,22 @@ public final class LeaseManager: Sendable {
     /// Creates devices for `roles` without waiting for udevd: their nodes' paths and numbers are
     /// known once the kernel made them.
     private func createDevices(
-        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, UInputDevice) -> Void
+        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, any LeaseDevice) -> Void
     ) throws(LeaseError) -> MadeDevices {
         let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
-        var made: [UInputDevice] = []
+        var made: [any LeaseDevice] = []
         var leased: [LeasedDevice] = []
         for (role, plugged) in roles {
             // Before the device exists, so udevd finds it with the device's first uevent.
             if watcher != nil { try udevProperties.write(id: id, role: role) }
             do {
-                let device = try UInputDevice(
-                    profile: .forRole(role), phys: DevicePhys.make(id: id, role: role), uinputPath: configuration.uinputPath)
+                let phys = DevicePhys.make(id: id, role: role)
+                let device: any LeaseDevice = role.isHIDPad
+                    ? try HIDPad(role: role, phys: phys, uhidPath: configuration.uhidPath)
+                    : try UInputDevice(profile: .forRole(role), phys: phys, uinputPath: configuration.uinputPath)
                 created(role, device)
                 made.append(device)
-                leased.append(LeasedDevice(
-                    role: role, name: device.profile.name, phys: device.phys, sysname: device.sysname,
-                    nodes: device.nodes.map(LeasedNode.init), plugged: plugged))
+                leased.append(device.leased(role: role, plugged: plugged))
             } catch {
                 throw LeaseError.device(role, error)
             }
@@ -630,7 +646,7 @@ public final class LeaseManager: Sendable {
             logger.notice("no udevd runs on this host (/run/udev/control is missing): lease \(id) is handed out without udev rules having run")
             return (leased, .notRunning)
         }
-        let syspaths = devices.made.flatMap { device in [device.syspath] + device.nodes.map { device.syspath + "/" + $0.name } }
+        let syspaths = devices.made.flatMap(\.udevSyspaths)
         try watcher.waitUntilInitialized(syspaths, id: id, timeout: configuration.udevTimeout)
         // Fail closed: without our rules (missing, or older than this daemon) the devices carry
         // the seat and uaccess tags, and the host's own desktop would take a session's keyboard.
@@ -669,12 +685,13 @@ public final class LeaseManager: Sendable {
         let current = try beginChange(id)
         defer { endChange(id) }
         var lease = current.lease
-        var added: UInputDevice?
+        var added: (any LeaseDevice)?
         if let index = lease.devices.firstIndex(where: { $0.role == role }) {
             guard !lease.devices[index].plugged else { throw .alreadyPlugged(role, lease: id) }
             lease.devices[index].plugged = true
         } else {
             guard creatingIfMissing else { throw .notProvisioned(role, lease: id) }
+            guard !role.isHIDPad else { throw .hotplugUnsupported(role) }
             do throws(LeaseError) {
                 let made = try makeDevices([(role, true)], id: id) { _, device in added = device }
                 lease.devices += made.devices
@@ -794,9 +811,9 @@ public final class LeaseManager: Sendable {
             case lost(Lease)
             case failed(Lease)
         }
-        let taken: Result<(Lease, [UInputDevice], Origin), LeaseError> = state.withLock { state in
+        let taken: Result<(Lease, [any LeaseDevice], Origin), LeaseError> = state.withLock { state in
             if let busy = state.busy[id] { return .failure(.busy(id, busy)) }
-            var taken: (Lease, [UInputDevice], Origin)?
+            var taken: (Lease, [any LeaseDevice], Origin)?
             if let live = state.live.removeValue(forKey: id) {
                 taken = (live.lease, Array(live.devices.values), .live(live))
             } else if let lost = state.lost.removeValue(forKey: id) {
@@ -920,7 +937,7 @@ public final class LeaseManager: Sendable {
 
     /// Writes a batch of events to one of a lease's devices with one `write(2)`.
     public func inject(_ id: FractalID, role: DeviceRole, events: [InputEvent]) throws(LeaseError) {
-        let device: UInputDevice? = state.withLock { $0.live[id]?.devices[role] }
+        let device: (any LeaseDevice)? = state.withLock { $0.live[id]?.devices[role] }
         guard let device else {
             if state.withLock({ $0.live[id] == nil }) { throw .notFound(id) }
             throw .unknownRole(role.rawValue, lease: id)
@@ -929,7 +946,7 @@ public final class LeaseManager: Sendable {
     }
 
     /// A live lease's device, for the session socket; nil when the lease or role is not live.
-    public func device(_ id: FractalID, role: DeviceRole) -> UInputDevice? {
+    public func device(_ id: FractalID, role: DeviceRole) -> (any LeaseDevice)? {
         state.withLock { $0.live[id]?.devices[role] }
     }
 }

@@ -148,21 +148,31 @@ public final class SessionViews: Sendable {
 
     // MARK: Records
 
-    /// The parent input device first, then its nodes: the order udevd announces them in.
+    /// Each input device first, then its nodes: the order udevd announces them in. A uinput
+    /// device is one input device; a HID pad is several (gamepad, motion sensors, touchpad), and
+    /// its hidraw node hangs off the HID device itself.
     private func announcements(_ device: LeasedDevice, of lease: Lease) -> [UdevAnnouncement] {
-        let devicePath = "/devices/virtual/input/" + device.sysname
         func record(_ name: String) -> UdevRecord {
             if let text = try? String(contentsOfFile: hostDatabase + "/" + name, encoding: .utf8) {
                 return UdevRecord(containerViewOf: text)
             }
             return UdevRecord(synthesisedFor: device.role, id: lease.id)
         }
-        var announcements = [UdevAnnouncement(devicePath: devicePath, record: record("+input:" + device.sysname))]
+        let hidraw = DeviceNode.Kind.hidraw.rawValue
+        var announcements: [UdevAnnouncement] = []
+        var inputsAnnounced = Set<String>()
         for node in device.nodes {
-            let name = (node.path as NSString).lastPathComponent
+            let nodePath = node.devicePath ?? "/devices/virtual/input/\(device.sysname)/\(node.name)"
+            if node.kind != hidraw {
+                let input = node.inputDevice ?? device.sysname
+                if inputsAnnounced.insert(input).inserted {
+                    let inputPath = (nodePath as NSString).deletingLastPathComponent
+                    announcements.append(UdevAnnouncement(devicePath: inputPath, record: record("+input:" + input)))
+                }
+            }
             announcements.append(UdevAnnouncement(
-                devicePath: devicePath + "/" + name, deviceNode: node.path, major: node.major, minor: node.minor,
-                record: record("c\(node.major):\(node.minor)")))
+                devicePath: nodePath, subsystem: node.kind == hidraw ? "hidraw" : "input", deviceNode: node.path,
+                major: node.major, minor: node.minor, record: record("c\(node.major):\(node.minor)")))
         }
         return announcements
     }

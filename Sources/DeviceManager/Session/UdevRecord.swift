@@ -59,7 +59,7 @@ public struct UdevRecord: Equatable, Sendable {
         switch role {
         case .keyboard: properties += [("ID_INPUT_KEY", "1"), ("ID_INPUT_KEYBOARD", "1")]
         case .mouse, .tablet: properties += [("ID_INPUT_MOUSE", "1")]
-        case .gamepad: properties += [("ID_INPUT_JOYSTICK", "1")]
+        case .gamepad, .dualsense, .switchPro: properties += [("ID_INPUT_JOYSTICK", "1")]
         case .touchscreen: properties += [("ID_INPUT_TOUCHSCREEN", "1")]
         case .pen: properties += [("ID_INPUT_TABLET", "1")]
         case .trackpad: properties += [("ID_INPUT_TOUCHPAD", "1")]

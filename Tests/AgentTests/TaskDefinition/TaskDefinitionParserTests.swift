@@ -125,7 +125,7 @@ import Testing
     @Test func unknownDeviceRoleNamesTheLabelAndTheAllowedRoles() throws {
         let error = try #require(refusal(Fixtures.minimal(container: #""dockerLabels": {"fractal.devices": "keyboard,joystick"}"#)))
         #expect(error.description
-            == "containerDefinitions[0].dockerLabels[\"fractal.devices\"] names unknown device role 'joystick'; allowed roles: keyboard, mouse, tablet, gamepad, touchscreen, pen, trackpad (comma-separated), or none")
+            == "containerDefinitions[0].dockerLabels[\"fractal.devices\"] names unknown device role 'joystick'; allowed roles: keyboard, mouse, tablet, gamepad, touchscreen, pen, trackpad, dualsense, switch-pro (comma-separated), or none")
     }
 
     @Test func otherDevicesAreAccepted() throws {

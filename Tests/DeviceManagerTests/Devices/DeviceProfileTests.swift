@@ -3,7 +3,7 @@ import Testing
 @testable import DeviceManager
 
 @Suite struct DeviceProfileTests {
-    @Test(arguments: DeviceRole.allCases)
+    @Test(arguments: DeviceRole.uinputRoles)
     func builtInProfileValidates(role: DeviceRole) throws {
         let profile = DeviceProfile.forRole(role)
         try profile.validate()

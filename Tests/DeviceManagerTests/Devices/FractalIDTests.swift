@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DeviceManager
 
@@ -40,5 +41,22 @@ import Testing
         for role in DeviceRole.allCases {
             #expect(throws: Never.self) { try DevicePhys.validate(DevicePhys.make(id: id, role: role)) }
         }
+    }
+
+    /// A uhid pad's phys field is shorter (63 bytes): an ID too long for it is refused before
+    /// anything is made, naming the longest that fits.
+    @Test func anIDTooLongForAPadsPhysIsRefusedNamingTheLimit() throws {
+        let directory = NSTemporaryDirectory() + "fractal-pad-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory + "/roots", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let manager = try LeaseManager(configuration: .init(stateDirectory: directory + "/state", allowedRoots: [directory + "/roots"]))
+        let id = try FractalID(String(repeating: "z", count: FractalID.maximumLength))
+        #expect {
+            try manager.create(LeaseRequest(id: id, devices: [.switchPro]))
+        } throws: { error in
+            guard case LeaseError.idTooLongForPad(_, .switchPro, let limit) = error else { return false }
+            return limit == 44 && "\(error)".contains("at most 44 characters")
+        }
+        #expect(manager.leases().isEmpty)
     }
 }

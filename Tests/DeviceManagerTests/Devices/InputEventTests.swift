@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func rolesRoundTripAsTheirNames() throws {
-        #expect(DeviceRole.allCases.map(\.rawValue) == ["keyboard", "mouse", "tablet", "gamepad", "touchscreen", "pen", "trackpad"])
+        #expect(DeviceRole.allCases.map(\.rawValue) == ["keyboard", "mouse", "tablet", "gamepad", "touchscreen", "pen", "trackpad", "dualsense", "switch-pro"])
         #expect(DeviceRole(rawValue: "joystick") == nil)
     }
 }

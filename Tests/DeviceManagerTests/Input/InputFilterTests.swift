@@ -130,8 +130,17 @@ import Testing
         #expect(filter.releaseAll().isEmpty)
     }
 
+    /// A uhid pad's descriptor is /dev/uhid's, which answers its driver: no policy hands it off.
+    @Test func noPolicyHandsOffAPadsDescriptor() {
+        for role in DeviceRole.allCases where role.isHIDPad {
+            for policy in InputPolicy.allCases {
+                #expect(policy.withholdReason(role: role, profile: .forRole(role))?.contains("never handed off") == true, "\(policy) \(role)")
+            }
+        }
+    }
+
     @Test func onlyTrustedGetsUInputDescriptors() {
-        for role in DeviceRole.allCases {
+        for role in DeviceRole.uinputRoles {
             let profile = DeviceProfile.forRole(role)
             #expect(InputPolicy.trusted.withholdReason(role: role, profile: profile) == nil)
             #expect(InputPolicy.standard.withholdReason(role: role, profile: profile)?.hasPrefix("policy default hands off no uinput fd") == true)

@@ -18,12 +18,34 @@ import Testing
 
     @Test func everyRoleIsMatchedByItsPhysAndTheIDIsImportedFromTheDaemonsFile() throws {
         let rules = try rules
-        for role in DeviceRole.allCases {
+        // hid-nintendo copies the phys to the Switch Pro's input devices; hid-playstation does not.
+        for role in DeviceRole.allCases where !role.isHIDPad || role == .switchPro {
             #expect(rules.contains(#"ATTRS{phys}=="fractal/?*/\#(role.rawValue)", ENV{FRACTAL_ROLE}="\#(role.rawValue)""#), "\(role)")
         }
+        // A pad's HID device carries it as HID_PHYS; its other devices take their parent's properties.
+        for role in DeviceRole.allCases where role.isHIDPad {
+            #expect(rules.contains(#"ENV{HID_PHYS}=="fractal/?*/\#(role.rawValue)", ENV{FRACTAL_ROLE}="\#(role.rawValue)""#), "\(role)")
+        }
+        #expect(rules.contains(#"IMPORT{file}="\#(UdevPropertyFiles.standardDirectory)/$env{HID_PHYS}""#))
+        #expect(rules.contains(#"IMPORT{parent}="FRACTAL_*""#))
         #expect(rules.contains(#"ATTRS{phys}=="fractal/?*/?*", IMPORT{file}="\#(UdevPropertyFiles.standardDirectory)/$attr{phys}""#))
         #expect(rules.contains { $0.contains(#"GROUP="fractal""#) })
         #expect(!rules.contains { $0.contains("@") }, "a placeholder is left")
+    }
+
+    /// The link names the rules make are the ones `DeviceNode.stableLink` expects (the lease
+    /// checks them, grants name them).
+    @Test func aPadsPartsAndHidrawAreLinkedUnderTheNamesTheLeaseRecords() throws {
+        let rules = try rules
+        let id = try FractalID("s1")
+        let link = DeviceNode.stableLink(id: id, role: .dualsense, kind: .event, part: .motion)
+        #expect(link == "/dev/input/by-fractal-id/s1/dualsense-motion")
+        #expect(DeviceNode.stableLink(id: id, role: .dualsense, kind: .mouse, part: .touchpad) == "/dev/input/by-fractal-id/s1/dualsense-touchpad-mouse")
+        #expect(DeviceNode.stableLink(id: id, role: .switchPro, kind: .hidraw) == "/dev/input/by-fractal-id/s1/switch-pro-hidraw")
+        #expect(rules.contains(#"ENV{FRACTAL_ROLE}=="dualsense|switch-pro", ENV{ID_INPUT_ACCELEROMETER}=="1", ENV{FRACTAL_PART}="-motion""#))
+        #expect(rules.contains(#"KERNEL=="event*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_ROLE}$env{FRACTAL_PART}""#))
+        #expect(rules.contains(#"KERNEL=="hidraw*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_ROLE}-hidraw""#))
+        #expect(rules.contains(#"KERNEL=="event*|js*|mouse*|hidraw*", GROUP="fractal", MODE="0660""#))
     }
 
     @Test func aDevicesFileIsNamedByItsPhysSaysItsIDAndGoesWithTheLease() throws {

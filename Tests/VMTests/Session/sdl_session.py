@@ -3,6 +3,9 @@
 
 usage: sdl_session.py list
          prints one JSON line per joystick SDL enumerates (through libudev and /run/udev)
+       sdl_session.py pads FILE
+         appends one JSON line per game controller to FILE: its path, SDL's controller type,
+         touchpads, sensors and LED, and the result of a rumble of 0xC000/0x4000 played on it
        sdl_session.py watch FILE SECONDS
          appends JSON lines to FILE: {"event": "ready"} once SDL is up, then
          {"event": "added", "path": ..., "gameController": ...} and {"event": "removed"} as SDL
@@ -38,6 +41,26 @@ if sys.argv[1] == "list":
     sdl2.SDL_PumpEvents()
     for index in range(sdl2.SDL_NumJoysticks()):
         print(json.dumps(describe(index)))
+    sys.exit(0)
+
+if sys.argv[1] == "pads":
+    sdl2.SDL_PumpEvents()
+    with open(sys.argv[2], "a") as output:
+        for index in range(sdl2.SDL_NumJoysticks()):
+            if not sdl2.SDL_IsGameController(index):
+                continue
+            entry = describe(index)
+            entry["type"] = sdl2.SDL_GameControllerTypeForIndex(index)
+            controller = sdl2.SDL_GameControllerOpen(index)
+            if controller:
+                entry["touchpads"] = sdl2.SDL_GameControllerGetNumTouchpads(controller)
+                entry["gyro"] = bool(sdl2.SDL_GameControllerHasSensor(controller, sdl2.SDL_SENSOR_GYRO))
+                entry["accelerometer"] = bool(sdl2.SDL_GameControllerHasSensor(controller, sdl2.SDL_SENSOR_ACCEL))
+                entry["rumble"] = sdl2.SDL_GameControllerRumble(controller, 0xC000, 0x4000, 2000)
+            output.write(json.dumps(entry) + "\n")
+            output.flush()
+        # The rumbles play while SDL holds the controllers open.
+        time.sleep(1.0)
     sys.exit(0)
 
 path, seconds = sys.argv[2], float(sys.argv[3])

@@ -1,0 +1,176 @@
+import CUInput
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A lease's DualSense or Switch Pro controller: the uhid pad its kernel driver binds, driven by
+/// the same evdev events a session writes to a uinput gamepad (`PadControls` turns them into
+/// the pad's input reports), with what games ask of it (rumble, lights) read back as feedback.
+///
+/// Its descriptor is /dev/uhid's: the session loop watches it and calls `readFeedback()`, which
+/// also answers the driver's and hidraw readers' requests; it is never handed to a session.
+public final class HIDPad: LeaseDevice {
+    private enum Backing: Sendable {
+        case dualSense(DualSensePad)
+        case switchPro(SwitchProPad)
+    }
+
+    public let role: DeviceRole
+    /// What a session writes to it (`DeviceProfile.dualSense`, `.switchPro`).
+    public let profile: DeviceProfile
+    /// `fractal/<FractalID>/<role>`, the HID device's phys.
+    public let phys: String
+    /// The HID device in sysfs.
+    public let syspath: String
+    /// Its input devices (gamepad first), each with its nodes.
+    public let inputs: [HIDInputDevice]
+    public let hidraw: HIDRawNode?
+    private let backing: Backing
+    private let controls = Mutex(PadControls())
+
+    /// Makes the pad for `role` (`.dualsense` or `.switchPro`) and waits until its driver bound
+    /// it. Fails as `DualSensePad` and `SwitchProPad` do (the module named when it is missing),
+    /// leaving nothing behind.
+    public init(role: DeviceRole, phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
+        switch role {
+        case .dualsense:
+            let pad = try DualSensePad(phys: phys, uhidPath: uhidPath, bindTimeout: bindTimeout)
+            backing = .dualSense(pad)
+            syspath = pad.syspath
+            inputs = pad.nodes.inputs
+            hidraw = pad.nodes.hidraw
+        case .switchPro:
+            let pad = try SwitchProPad(phys: phys, uhidPath: uhidPath, bindTimeout: bindTimeout)
+            backing = .switchPro(pad)
+            syspath = pad.syspath
+            inputs = pad.nodes.inputs
+            hidraw = pad.nodes.hidraw
+        default:
+            throw UHIDError(code: .invalidDescription, operation: "create", path: uhidPath, detail: "\(role.rawValue) is not a HID pad")
+        }
+        self.role = role
+        self.phys = phys
+        profile = .forRole(role)
+    }
+
+    deinit {
+        close()
+    }
+
+    public var fileDescriptor: Int32? {
+        switch backing {
+        case .dualSense(let pad): pad.fileDescriptor
+        case .switchPro(let pad): pad.fileDescriptor
+        }
+    }
+
+    /// Output reports from games that were not the pad's (counted, then dropped).
+    public var malformedOutputs: Int {
+        switch backing {
+        case .dualSense(let pad): pad.malformedOutputs
+        case .switchPro(let pad): pad.malformedOutputs
+        }
+    }
+
+    // MARK: Input
+
+    public func write(_ events: [InputEvent]) throws(UInputError) {
+        var due: PadControls?
+        controls.withLock { controls in
+            for event in events where controls.apply(event) { due = controls }
+        }
+        if let due { try send(due) }
+    }
+
+    public func write(_ batch: InputEventBatch) throws(UInputError) {
+        try write(batch.events)
+    }
+
+    public func releaseEverythingHeld() throws(UInputError) {
+        controls.withLock { $0 = .neutral }
+        try send(.neutral)
+    }
+
+    /// One input report of `state`.
+    private func send(_ state: PadControls) throws(UInputError) {
+        do {
+            switch backing {
+            case .dualSense(let pad): try pad.send(state.dualSense)
+            case .switchPro(let pad): try pad.send(state.switchPro)
+            }
+        } catch {
+            throw UInputError(operation: "write a \(role.rawValue) input report (\(error.operation))", path: error.path, errno: error.errno)
+        }
+    }
+
+    // MARK: Feedback
+
+    /// Rumble as FF_RUMBLE's magnitudes (0 and 0: stopped); the lightbar's colour and the
+    /// player LEDs (bit 0 the leftmost) as a game or the driver sets them.
+    public func readFeedback() throws(UInputError) -> [DeviceFeedback] {
+        do {
+            switch backing {
+            case .dualSense(let pad):
+                return try pad.serve().flatMap { output in
+                    var feedback: [DeviceFeedback] = []
+                    if let rumble = output.rumble { feedback.append(Self.rumble(strong: rumble.strong, weak: rumble.weak)) }
+                    if let color = output.lightbar { feedback.append(.lightbar(red: color.red, green: color.green, blue: color.blue)) }
+                    if let leds = output.playerLEDs { feedback.append(.playerLights(mask: leds.mask)) }
+                    return feedback
+                }
+            case .switchPro(let pad):
+                return try pad.serve().flatMap { output in
+                    var feedback: [DeviceFeedback] = []
+                    if let rumble = output.rumble { feedback.append(Self.rumble(strong: rumble.strong, weak: rumble.weak)) }
+                    if let lights = output.playerLights { feedback.append(.playerLights(mask: lights.on)) }
+                    return feedback
+                }
+            }
+        } catch {
+            throw UInputError(operation: "serve the \(role.rawValue)'s requests (\(error.operation))", path: error.path, errno: error.errno)
+        }
+    }
+
+    /// A pad's 8-bit motors as FF_RUMBLE's 16-bit magnitudes: one effect, played until changed.
+    private static func rumble(strong: UInt8, weak: UInt8) -> DeviceFeedback {
+        if strong == 0 && weak == 0 { return .rumbleStopped(effectID: 0) }
+        return .rumble(effectID: 0, strong: UInt16(strong) * 257, weak: UInt16(weak) * 257, durationMs: 0)
+    }
+
+    // MARK: Lease
+
+    public func leased(role: DeviceRole, plugged: Bool) -> LeasedDevice {
+        let main = inputs.first { $0.part == nil }
+        var nodes: [LeasedNode] = inputs.flatMap { input in
+            input.nodes.map { node in
+                LeasedNode(
+                    kind: node.kind.rawValue, path: node.path, major: node.major, minor: node.minor, part: input.part,
+                    inputDevice: input.sysname, devicePath: Self.devicePath(input.syspath + "/" + node.name))
+            }
+        }
+        if let hidraw {
+            nodes.append(LeasedNode(
+                kind: DeviceNode.Kind.hidraw.rawValue, path: hidraw.path, major: hidraw.major, minor: hidraw.minor,
+                devicePath: Self.devicePath(syspath + "/hidraw/" + hidraw.name)))
+        }
+        return LeasedDevice(role: role, name: profile.name, phys: phys, sysname: main?.sysname ?? "", nodes: nodes, plugged: plugged)
+    }
+
+    public var udevSyspaths: [String] {
+        inputs.flatMap { input in [input.syspath] + input.nodes.map { input.syspath + "/" + $0.name } }
+            + (hidraw.map { [syspath + "/hidraw/" + $0.name] } ?? [])
+    }
+
+    /// `/sys/devices/...` as udev's DEVPATH: without `/sys`.
+    private static func devicePath(_ syspath: String) -> String {
+        syspath.hasPrefix("/sys/") ? String(syspath.dropFirst(4)) : syspath
+    }
+
+    public func close() {
+        switch backing {
+        case .dualSense(let pad): pad.close()
+        case .switchPro(let pad): pad.close()
+        }
+    }
+}

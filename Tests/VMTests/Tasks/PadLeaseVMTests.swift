@@ -1,0 +1,192 @@
+import CUInput
+import DeviceManager
+import FractalAPI
+import FractalClient
+import FractalSessionClient
+import FractalSessionProtocol
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A lease's DualSense and Switch Pro as the daemon makes them: real uhid, the kernel's
+/// hid-playstation and hid-nintendo, udevd running our rules, dockerd starting a task's
+/// container, SDL2 and evtest inside it, and the session socket driving and hearing the pads.
+@Suite(.serialized) struct PadLeaseVMTests {
+    @Test func aTasksPadsAreKnownInsideItsContainerAndNowhereElseAndTalkThroughTheSessionSocket() async throws {
+        let (daemon, client) = try await SessionViewVMTests.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        // Another session's DualSense exists on the host at the same time.
+        let other = try await client.createLease(CreateLeaseRequest(devices: ["dualsense"]))
+        let command = """
+            while [ ! -e /data/go ]; do sleep 0.2; done; \
+            python3 /scripts/sdl_session.py pads /data/sdl.txt > /data/sdl.log 2>&1; \
+            for n in /dev/input/event*; do echo "== $n"; timeout 2 stdbuf -oL evtest $n < /dev/null; done > /data/evtest.txt 2>&1; \
+            ls /dev /dev/input > /data/dev.txt; echo done > /data/done; sleep 120
+            """
+        let task = try await client.runTask(definition: SessionViewVMTests.definition(
+            family: "pads", root: daemon.root, command: command,
+            labels: ["fractal.devices": "dualsense,switch-pro", "fractal.input-policy": "default"]))
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
+        let dualSense = try #require(lease.devices.first { $0.role == .dualsense })
+        let switchPro = try #require(lease.devices.first { $0.role == .switchPro })
+
+        // Every node the drivers made belongs to the lease: three input devices and hidraw for
+        // the DualSense, two and hidraw for the Switch Pro.
+        func kinds(_ device: LeasedDevice) -> [String] { device.nodes.map { $0.kind + ($0.part.map { "/" + $0.rawValue } ?? "") } }
+        #expect(Set(kinds(dualSense)).isSuperset(of: ["event", "joystick", "event/motion", "event/touchpad", "hidraw"]), "\(kinds(dualSense))")
+        #expect(Set(kinds(switchPro)).isSuperset(of: ["event", "joystick", "event/motion", "hidraw"]), "\(kinds(switchPro))")
+        for device in [dualSense, switchPro] {
+            for node in device.nodes {
+                // Off the host's seat, openable by root and the daemon's group only, linked by FractalID.
+                let record = SessionViewVMTests.read("/run/udev/data/c\(node.major):\(node.minor)")
+                #expect(record.contains("E:FRACTAL_HOST_HIDDEN=1") && record.contains("E:FRACTAL_ID=\(lease.id.rawValue)"), "\(node.path): \(record)")
+                // Current tags (Q:): G: keeps every tag an earlier rule set in the same event, 70-uaccess's too.
+                #expect(!record.contains("Q:uaccess\n") && !record.contains("Q:seat\n"), "\(node.path): \(record)")
+                var status = stat()
+                #expect(stat(node.path, &status) == 0 && status.st_mode & 0o777 == 0o660, "\(node.path)")
+                let kind = try #require(DeviceNode.Kind(rawValue: node.kind))
+                let link = DeviceNode.stableLink(id: lease.id, role: device.role, kind: kind, part: node.part)
+                #expect(HIDLinks.resolve(link) == node.path, "\(link)")
+            }
+        }
+
+        // The streaming server's side: the pads take the gamepad's events, their rumble comes back.
+        let session = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        defer { session.close() }
+        let roles = try session.hello().devices.map(\.role)
+        let dualSenseIndex = UInt8(try #require(roles.firstIndex(of: "dualsense")))
+        let gamepadNode = try #require(dualSense.nodes.first { $0.kind == "event" && $0.part == nil })
+        let reader = try EvdevNode(gamepadNode.path)
+        try session.send([
+            SessionEvent(type: UInt16(EV_KEY), code: UInt16(BTN_SOUTH), value: 1),
+            SessionEvent(type: UInt16(EV_ABS), code: UInt16(ABS_X), value: 32767),
+            SessionEvent(type: UInt16(EV_SYN), code: UInt16(SYN_REPORT), value: 0),
+        ], toDevice: dualSenseIndex)
+        // One frame, whatever else it changed (the first report also centres the other sticks).
+        var read: [InputEvent] = []
+        while read.last?.type != UInt16(EV_SYN) { read += try reader.read(count: 1) }
+        #expect(read.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(BTN_SOUTH), value: 1)), "\(read)")
+        #expect(read.contains(InputEvent(type: UInt16(EV_ABS), code: UInt16(ABS_X), value: 255)), "\(read)")
+
+        try Data().write(to: URL(filePath: daemon.root + "/" + task.id.rawValue + "/go"))
+        var rumbles: [SessionNotification] = []
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline && !FileManager.default.fileExists(atPath: daemon.root + "/" + task.id.rawValue + "/done") {
+            if let notification = try session.nextNotification(timeout: .milliseconds(200)), case .rumble = notification {
+                rumbles.append(notification)
+            }
+        }
+        let directory = daemon.root + "/" + task.id.rawValue
+        let sdl = SessionViewVMTests.read(directory + "/sdl.txt")
+        print("SDL2 in the container:\n\(sdl)\(SessionViewVMTests.read(directory + "/sdl.log"))")
+        let controllers = sdl.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        func controller(_ device: LeasedDevice) -> [String: Any]? {
+            let path = device.nodes.first { $0.kind == "event" && $0.part == nil }?.path
+            return controllers.first { $0["path"] as? String == path }
+        }
+        // SDL_CONTROLLER_TYPE_PS5 is 7, SDL_CONTROLLER_TYPE_NINTENDO_SWITCH_PRO 5.
+        #expect(controller(dualSense)?["type"] as? Int == 7, "\(sdl)")
+        #expect(controller(switchPro)?["type"] as? Int == 5, "\(sdl)")
+        #expect(controllers.count == 2, "another session's pad is visible: \(sdl)")
+        #expect(rumbles.contains(.rumble(device: dualSenseIndex, strong: 0xC0 * 257, weak: 0x40 * 257, durationMs: 0)), "\(rumbles)")
+
+        // evtest inside: exactly the lease's event nodes, the DualSense's motion node an accelerometer.
+        let evtest = SessionViewVMTests.read(directory + "/evtest.txt")
+        let listed = evtest.split(separator: "\n").filter { $0.hasPrefix("== ") }.map { String($0.dropFirst(3)) }
+        let ours = (dualSense.nodes + switchPro.nodes).filter { $0.kind == "event" }.map(\.path)
+        #expect(listed.sorted() == ours.sorted(), "\(evtest)")
+        let motion = try #require(dualSense.nodes.first { $0.part == .motion && $0.kind == "event" })
+        let motionBlock = evtest.components(separatedBy: "== ").first { $0.hasPrefix(motion.path) } ?? ""
+        #expect(motionBlock.contains("INPUT_PROP_ACCELEROMETER"), "\(evtest)")
+        // The hidraw nodes in the container's /dev are the lease's two.
+        let dev = SessionViewVMTests.read(directory + "/dev.txt")
+        let hidraws = dev.split(whereSeparator: \.isWhitespace).filter { $0.hasPrefix("hidraw") }.map { "/dev/" + $0 }
+        let ourHidraws = (dualSense.nodes + switchPro.nodes).filter { $0.kind == "hidraw" }.map(\.path)
+        #expect(hidraws.sorted() == ourHidraws.sorted(), "\(dev)")
+        let otherHidraw = try #require(other.devices.first?.nodes.first { $0.kind == "hidraw" })
+        #expect(!hidraws.contains(otherHidraw.path))
+
+        // The lightbar as a game (here: the host through the driver's LED) sets it arrives as a notification.
+        let dualSenseHidraw = try #require(dualSense.nodes.first { $0.kind == "hidraw" })
+        let led = try #require(HIDLinks.lightbar(ofHidraw: dualSenseHidraw.name))
+        try "16 32 48".write(toFile: led + "/multi_intensity", atomically: false, encoding: .utf8)
+        try "255".write(toFile: led + "/brightness", atomically: false, encoding: .utf8)
+        var lightbar: SessionNotification?
+        let lightDeadline = ContinuousClock.now + .seconds(10)
+        while lightbar == nil && ContinuousClock.now < lightDeadline {
+            let notification = try session.nextNotification(timeout: .milliseconds(200))
+            if notification == .lightbar(device: dualSenseIndex, red: 16, green: 32, blue: 48) { lightbar = notification }
+        }
+        #expect(lightbar == .lightbar(device: dualSenseIndex, red: 16, green: 32, blue: 48), "\(String(describing: lightbar))")
+
+        // Stopping the task releases the lease: every node and the HID devices go.
+        _ = try await client.stopTask(task.id.rawValue)
+        try await TaskVMTests.waitFor("the pads to go with the lease", daemon: daemon) {
+            !(dualSense.nodes + switchPro.nodes).contains { FileManager.default.fileExists(atPath: $0.path) }
+        }
+        _ = try await client.releaseLease(other.id.rawValue, keepDirectories: false)
+        daemon.stop()
+    }
+
+    @Test func aPadsDescriptorIsNeverHandedOffAndAMissingDriverFailsTheLeaseNamingIt() async throws {
+        let (daemon, client) = try await SessionViewVMTests.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        // Even `trusted` gets its uinput gamepad's fd, never the pad's /dev/uhid.
+        let lease = try await client.createLease(CreateLeaseRequest(devices: ["gamepad", "switch-pro"], policy: "trusted"))
+        let session = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        _ = try session.hello()
+        let handed = try session.takeDevices()
+        #expect(handed.manifest.attached.map(\.role) == ["gamepad"], "\(handed.manifest)")
+        #expect(handed.manifest.withheld.map(\.role) == ["switch-pro"], "\(handed.manifest)")
+        handed.close()
+        session.close()
+        _ = try await client.releaseLease(lease.id.rawValue, keepDirectories: false)
+
+        // Without hid-nintendo the lease fails naming the module, and nothing is left.
+        #expect(try runTool(["/usr/sbin/modprobe", "-r", "hid-nintendo"]).status == 0)
+        defer { _ = try? runTool(["/usr/sbin/modprobe", "hid-nintendo"]) }
+        let id = "pad-missing-\(UUID().uuidString.prefix(6).lowercased())"
+        do {
+            _ = try await client.createLease(CreateLeaseRequest(id: id, devices: ["keyboard", "switch-pro"]))
+            Issue.record("a Switch Pro was made without hid-nintendo")
+        } catch FractalClientError.api(let status, let message) {
+            #expect(status == 503 && message.contains("hid-nintendo"), "\(status) \(message)")
+        }
+        #expect(try await client.leases().isEmpty)
+        #expect(sysfsDevices(of: [id]).isEmpty)
+        #expect(HIDLinks.hidDevices(withPhysContaining: id).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: daemon.sessionRoot + "/" + id))
+        daemon.stop()
+    }
+}
+
+/// Finding a pad's parts from the host, as an operator would.
+enum HIDLinks {
+    /// Where a link leads, or nil when it is not there.
+    static func resolve(_ link: String) -> String? {
+        guard let resolved = realpath(link, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The lightbar LED class device of the HID device that owns `hidraw` (e.g. "hidraw2").
+    static func lightbar(ofHidraw hidraw: String) -> String? {
+        guard let device = resolve("/sys/class/hidraw/\(hidraw)/device") else { return nil }
+        let leds = (try? FileManager.default.contentsOfDirectory(atPath: device + "/leds")) ?? []
+        return leds.first { $0.hasSuffix(":rgb:indicator") }.map { device + "/leds/" + $0 }
+    }
+
+    /// HID devices whose HID_PHYS contains `text`.
+    static func hidDevices(withPhysContaining text: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/bus/hid/devices")) ?? []
+        return names.filter { name in
+            SessionViewVMTests.read("/sys/bus/hid/devices/\(name)/uevent").split(separator: "\n").contains {
+                $0.hasPrefix("HID_PHYS=") && $0.contains(text)
+            }
+        }
+    }
+}
