@@ -240,7 +240,8 @@ import Glibc
         try InstalledService.run(["dpkg", "--purge", "fractal-agent"])
 
         for file in files where !["/.", "/usr", "/usr/bin", "/usr/lib", "/usr/share", "/etc", "/usr/lib/systemd", "/usr/lib/systemd/system",
-                                  "/usr/lib/udev", "/usr/lib/udev/rules.d", "/usr/share/man", "/usr/share/doc", "/usr/lib/sysusers.d"].contains(file)
+                                  "/usr/lib/udev", "/usr/lib/udev/rules.d", "/usr/share/man", "/usr/share/doc", "/usr/lib/sysusers.d",
+                                  "/usr/lib/modules-load.d"].contains(file)
             && !file.hasPrefix("/usr/share/man/man") && !file.hasPrefix("/usr/share/bash-completion") && !file.hasPrefix("/usr/share/zsh")
             && !file.hasPrefix("/usr/share/fish") || file.hasSuffix(".gz") || file.contains("fractal") {
             var info = stat()
