@@ -109,6 +109,34 @@ import Testing
         daemon.stop()
     }
 
+    /// A text far longer than a reader's evdev buffer (64 events on a keyboard) reaches a reader
+    /// that reads as it comes, with nothing dropped: the daemon types it in paced batches, and
+    /// a PING sent after it is answered once it is all typed.
+    @Test func aLongTextOnTheSessionSocketReachesAReaderWithNothingDropped() async throws {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let api = daemon.client()
+        defer { Task { await api.shutdown() } }
+        let lease = try await api.createLease(CreateLeaseRequest(devices: ["keyboard"]))
+        let keyboard = try #require(lease.devices.first { $0.role == .keyboard })
+        let node = try EvdevNode(try #require(keyboard.nodes.first { $0.kind == "event" }).path)
+        let client = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        _ = try client.hello()
+        let de = try KeyboardLayoutName(layout: "de")
+        let text = String(repeating: "Grüße aus Köln: 5 € für @fractal!\n", count: 6)
+        let count = try KeyboardLayout(de).events(typing: text).count
+        #expect(count > 10 * 64)
+        try client.typeText(text, layout: "de", toDevice: 0)
+        let events = try node.read(count: count, timeout: .seconds(60))
+        try client.ping()
+        #expect(!events.contains { $0.type == UInt16(EV_SYN) && $0.code == UInt16(SYN_DROPPED) })
+        let reader = try KeymapReader(de)
+        for event in events { reader.read(event) }
+        #expect(reader.text == text)
+        #expect(pendingEvents(node) == 0)
+        daemon.stop()
+    }
+
     /// Events waiting on the node now (it is opened non-blocking).
     private func pendingEvents(_ node: EvdevNode) -> Int {
         var count = 0
