@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/uhid.h>
 
 _Static_assert(sizeof(struct input_event) == 24, "struct input_event on x86_64: 16 bytes of time, type, code, value");
 
@@ -103,6 +104,8 @@ struct cbench_reader {
     pthread_t thread;
     int fd;
     int ack_fd;
+    // -1: frames are numbered by their MSC_SCAN; else the EV_ABS code whose events are counted.
+    int abs_code;
     size_t capacity;
     int64_t *received_ns;
     atomic_long count;
@@ -116,6 +119,47 @@ static void mark_done(cbench_reader *reader) {
     reader->done = 1;
     pthread_cond_signal(&reader->stopped);
     pthread_mutex_unlock(&reader->lock);
+}
+
+static void acknowledge_frame(const cbench_reader *reader) {
+    if (reader->ack_fd < 0) return;
+    ssize_t written;
+    do {
+        written = write(reader->ack_fd, "\n", 1);
+    } while (written < 0 && errno == EINTR);
+}
+
+// Counting mode: the frame's axis event stamps it, its SYN_REPORT acknowledges it, and the loop
+// ends only after the last frame's acknowledgement, which its sender waits for.
+static void *count_loop(void *argument) {
+    cbench_reader *reader = argument;
+    struct input_event events[64];
+    int acknowledge = 0;
+    for (;;) {
+        ssize_t got = read(reader->fd, events, sizeof events);
+        int64_t now = cbench_now_ns();
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        size_t count = (size_t)got / sizeof events[0];
+        int last = 0;
+        for (size_t i = 0; i < count; i++) {
+            const struct input_event *event = &events[i];
+            if (event->type == EV_ABS && event->code == reader->abs_code && !acknowledge) {
+                size_t index = (size_t)atomic_load(&reader->count);
+                if (index < reader->capacity) {
+                    reader->received_ns[index] = now;
+                    acknowledge = 1;
+                }
+            } else if (event->type == EV_SYN && event->code == SYN_REPORT && acknowledge) {
+                acknowledge = 0;
+                if ((size_t)atomic_fetch_add(&reader->count, 1) + 1 >= reader->capacity) last = 1;
+                acknowledge_frame(reader);
+            }
+        }
+        if (last) break;
+    }
+    mark_done(reader);
+    return NULL;
 }
 
 static void *read_loop(void *argument) {
@@ -141,12 +185,7 @@ static void *read_loop(void *argument) {
                 }
             } else if (event->type == EV_SYN && event->code == SYN_REPORT && acknowledge) {
                 acknowledge = 0;
-                if (reader->ack_fd >= 0) {
-                    ssize_t written;
-                    do {
-                        written = write(reader->ack_fd, "\n", 1);
-                    } while (written < 0 && errno == EINTR);
-                }
+                acknowledge_frame(reader);
             }
         }
     }
@@ -154,7 +193,7 @@ static void *read_loop(void *argument) {
     return NULL;
 }
 
-int cbench_reader_start(const char *path, size_t capacity, int ack_fd, cbench_reader **out) {
+static int start_reader(const char *path, size_t capacity, int ack_fd, int abs_code, cbench_reader **out) {
     cbench_reader *reader = calloc(1, sizeof *reader);
     if (reader == NULL) return -ENOMEM;
     reader->received_ns = malloc((capacity ? capacity : 1) * sizeof reader->received_ns[0]);
@@ -165,13 +204,14 @@ int cbench_reader_start(const char *path, size_t capacity, int ack_fd, cbench_re
     for (size_t i = 0; i < capacity; i++) reader->received_ns[i] = -1;
     reader->capacity = capacity;
     reader->ack_fd = ack_fd;
+    reader->abs_code = abs_code;
     atomic_init(&reader->count, 0);
     pthread_mutex_init(&reader->lock, NULL);
     pthread_cond_init(&reader->stopped, NULL);
     reader->fd = open(path, O_RDONLY | O_CLOEXEC);
     int result = reader->fd < 0 ? -errno : 0;
     if (result == 0) {
-        result = -pthread_create(&reader->thread, NULL, read_loop, reader);
+        result = -pthread_create(&reader->thread, NULL, abs_code < 0 ? read_loop : count_loop, reader);
         if (result < 0) close(reader->fd);
     }
     if (result < 0) {
@@ -181,6 +221,14 @@ int cbench_reader_start(const char *path, size_t capacity, int ack_fd, cbench_re
     }
     *out = reader;
     return 0;
+}
+
+int cbench_reader_start(const char *path, size_t capacity, int ack_fd, cbench_reader **out) {
+    return start_reader(path, capacity, ack_fd, -1, out);
+}
+
+int cbench_reader_start_counting(const char *path, size_t capacity, int ack_fd, uint16_t abs_code, cbench_reader **out) {
+    return start_reader(path, capacity, ack_fd, abs_code, out);
 }
 
 long cbench_reader_finish(cbench_reader *reader, int64_t timeout_ms, int64_t *received_ns) {
@@ -208,6 +256,20 @@ long cbench_reader_finish(cbench_reader *reader, int64_t timeout_ms, int64_t *re
     free(reader->received_ns);
     free(reader);
     return count;
+}
+
+int cbench_uhid_write_reports(int fd, const uint8_t *reports, size_t size, size_t count) {
+    if (size == 0 || size > UHID_DATA_MAX) return -EINVAL;
+    static _Thread_local struct uhid_event event;
+    event.type = UHID_INPUT2;
+    event.u.input2.size = (uint16_t)size;
+    size_t length = offsetof(struct uhid_event, u.input2.data) + size;
+    for (size_t i = 0; i < count; i++) {
+        memcpy(event.u.input2.data, reports + i * size, size);
+        int result = write_all(fd, &event, length);
+        if (result < 0) return result;
+    }
+    return 0;
 }
 
 #endif // __linux__

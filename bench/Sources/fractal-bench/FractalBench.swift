@@ -8,9 +8,9 @@ import Glibc
 struct FractalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fractal-bench",
-        abstract: "Measure event injection, streaming, lease latency, bursts, container start, scale and the kubelet's Allocate against baselines from the same run.",
+        abstract: "Measure event injection, streaming, lease latency, bursts, container start, scale, the kubelet's Allocate and uhid game pads against baselines from the same run.",
         discussion: """
-            Needs /dev/uinput, udevd and (for containers) dockerd: run it through scripts/bench, which builds \
+            Needs /dev/uinput, udevd, (for containers) dockerd and (for pads) /dev/uhid with hid-playstation and hid-nintendo: run it through scripts/bench, which builds \
             it and runs it in the project's VM. Absolute times there are inflated by emulation; every table \
             therefore carries its baseline, measured in the same run, and the goals are ratios over paired \
             rounds (a path and its baseline back to back), judged on the unfavourable end of their spread.
@@ -18,13 +18,13 @@ struct FractalBench: AsyncParsableCommand {
     )
 
     enum Section: String, CaseIterable, ExpressibleByArgument {
-        case injection, streaming, leases, burst, containers, scale, kubelet
+        case injection, streaming, leases, burst, containers, scale, kubelet, pads
     }
 
     @Flag(help: "Small sample sizes, to check the harness in a few minutes.")
     var quick = false
 
-    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, streaming, leases, burst, containers, scale, kubelet.")
+    @Option(name: .customLong("only"), help: "Run only this section (repeatable): injection, streaming, leases, burst, containers, scale, kubelet, pads.")
     var sections: [Section] = []
 
     @Option(help: "Where fractal-agent and devicectl are (default: beside fractal-bench).")
@@ -73,6 +73,8 @@ struct FractalBench: AsyncParsableCommand {
                     try await ScaleBenchmark(sizes: sizes, binaries: binaries, report: report).run()
                 case .kubelet:
                     try await KubeletBenchmark(sizes: sizes, binaries: binaries, report: report).run()
+                case .pads:
+                    try PadBenchmark(sizes: sizes, report: report).run()
                 }
             } catch {
                 failures.append("\(section.rawValue): \(error)")

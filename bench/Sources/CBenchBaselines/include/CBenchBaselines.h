@@ -55,10 +55,22 @@ typedef struct cbench_reader cbench_reader;
 /// an MSC_SCAN of -1, after `capacity` frames, or on a read error (the device went away).
 int cbench_reader_start(const char *path, size_t capacity, int ack_fd, cbench_reader **reader);
 
+/// The same reader for a device whose events carry no frame number (a game pad made through
+/// uhid reports only what its driver parses): frame i is the i-th frame (events up to a
+/// SYN_REPORT) holding an EV_ABS event with `abs_code`, stamped at the read(2) that returned
+/// that event. The sender must change that axis in every frame. It stops once it has
+/// acknowledged frame `capacity - 1`, or on a read error.
+int cbench_reader_start_counting(const char *path, size_t capacity, int ack_fd, uint16_t abs_code, cbench_reader **reader);
+
 /// Waits up to `timeout_ms` for the reader to stop (cancelling it after that), copies the
 /// receive times into `received_ns` (capacity entries; -1 where nothing arrived), frees the
 /// reader and returns how many frames arrived.
 long cbench_reader_finish(cbench_reader *reader, int64_t timeout_ms, int64_t *received_ns);
+
+/// One write(2) of a UHID_INPUT2 event per report, with nothing else around the call: `count`
+/// reports of `size` bytes each, back to back in `reports`, to the uhid descriptor `fd`. Only
+/// the event's bytes in use are written, as fractal-agent's CUHID does.
+int cbench_uhid_write_reports(int fd, const uint8_t *reports, size_t size, size_t count);
 
 #endif // __linux__
 

@@ -13,9 +13,11 @@ enum LatencyProbe {
 
     /// Sends `frames` frames with `send` while a reader blocks on `eventNode`; returns the
     /// latencies in microseconds. `send` gets the fd to read acknowledgements from and the
-    /// buffer for its send times, and must end with a frame numbered -1.
+    /// buffer for its send times, and must end with a frame numbered -1. With `countingAxis`,
+    /// frames carry no number: the reader counts frames that change that EV_ABS axis (which
+    /// every frame must), and `send` waits for the last one's acknowledgement instead.
     static func measure(
-        eventNode: String, frames: Int, ackFD: Int32? = nil,
+        eventNode: String, frames: Int, ackFD: Int32? = nil, countingAxis: UInt16? = nil,
         send: (_ ackReadFD: Int32, _ sentNanoseconds: UnsafeMutablePointer<Int64>) throws -> Void
     ) throws -> [Double] {
         var ends: [Int32] = [-1, -1]
@@ -25,7 +27,11 @@ enum LatencyProbe {
             close(ends[1])
         }
         var reader: OpaquePointer?
-        let started = cbench_reader_start(eventNode, frames, ackFD ?? ends[1], &reader)
+        let started = if let countingAxis {
+            cbench_reader_start_counting(eventNode, frames, ackFD ?? ends[1], countingAxis, &reader)
+        } else {
+            cbench_reader_start(eventNode, frames, ackFD ?? ends[1], &reader)
+        }
         guard started == 0, let reader else {
             throw BenchFailure("reading \(eventNode): \(String(cString: strerror(-started)))")
         }

@@ -4,6 +4,8 @@ struct Sizes {
     /// Events per round and rounds, per injection path.
     var injectionEvents: Int
     var injectionRounds: Int
+    /// Frames per pass for a game pad's cost per frame (uhid and uinput pads; rounds as injection's).
+    var padFrames: Int
     /// Events per round for python3-evdev (slower by far).
     var pythonEvents: Int
     /// Frames per latency pass, and rounds of passes (each path paired with a floor pass).
@@ -31,12 +33,12 @@ struct Sizes {
     var sequentialLeases: Int
 
     static let full = Sizes(
-        injectionEvents: 16384, injectionRounds: 21, pythonEvents: 4096, latencyFrames: 400, latencyRounds: 15,
+        injectionEvents: 16384, injectionRounds: 21, padFrames: 2048, pythonEvents: 4096, latencyFrames: 400, latencyRounds: 15,
         leaseSamples: 150, ruleRounds: 30, containerSamples: 20, scaleSamples: 15, scaleLevels: [1, 100, 300], findLimit: true,
         streamingLeases: 50, streamingRounds: 15, burstSizes: [50, 150], burstRounds: 2, sequentialLeases: 50)
 
     static let quick = Sizes(
-        injectionEvents: 2048, injectionRounds: 5, pythonEvents: 1024, latencyFrames: 100, latencyRounds: 3,
+        injectionEvents: 2048, injectionRounds: 5, padFrames: 256, pythonEvents: 1024, latencyFrames: 100, latencyRounds: 3,
         leaseSamples: 10, ruleRounds: 4, containerSamples: 3, scaleSamples: 5, scaleLevels: [1, 10, 30], findLimit: false,
         streamingLeases: 10, streamingRounds: 3, burstSizes: [10, 30], burstRounds: 1, sequentialLeases: 10)
 }
