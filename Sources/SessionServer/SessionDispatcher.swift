@@ -263,8 +263,9 @@ final class SessionDispatcher {
     /// hang-up, which epoll always reports, would otherwise wake the loop at every turn.
     func updateInterest(_ connection: SessionConnection) {
         connection.readingPaused = connection.outgoingBytes >= limits.queuedBytesPausingReads || connection.text != nil
-        var wanted = UInt32(CFL_EPOLLRDHUP)
-        if !connection.readingPaused { wanted |= UInt32(CFL_EPOLLIN) }
+        // A half-close is seen when reading resumes: watched while paused, level-triggered
+        // EPOLLRDHUP would wake the loop at every turn for a client that stopped reading.
+        var wanted: UInt32 = connection.readingPaused ? 0 : UInt32(CFL_EPOLLIN | CFL_EPOLLRDHUP)
         if !connection.outgoing.isEmpty { wanted |= UInt32(CFL_EPOLLOUT) }
         if connection.text != nil { wanted = CFL_EPOLLONESHOT }
         guard wanted != connection.watching else { return }

@@ -208,6 +208,11 @@ public final class SessionServer: Sendable {
         loop.perform { loop in loop.registry.leases[id].flatMap { $0.listener >= 0 ? $0.listener : nil } }
     }
 
+    /// Turns of the loop so far (each epoll_wait that returned): a loop that spins shows here.
+    package var loopTurns: UInt64 {
+        loop.turns.load(ordering: .acquiring)
+    }
+
     /// Whether the loop thread runs a command within `timeout` of being woken: false when it
     /// hangs (a blocked call, a busy loop), for the service manager's watchdog.
     public func isResponsive(within timeout: Duration) -> Bool {
