@@ -34,6 +34,8 @@ public final class SessionClient: Sendable {
         /// Descriptors received with the next FDS frame.
         var descriptors: [Int32] = []
         var closedBecause: SessionClientError?
+        /// What the daemon's WELCOME said it speaks.
+        var daemonVersion: SessionVersion?
     }
 
     private let state: Mutex<State>
@@ -76,6 +78,7 @@ public final class SessionClient: Sendable {
         guard version.major == SessionWire.major else {
             throw SessionClientError(code: .protocolViolation, operation: "HELLO", path: path, message: "the daemon speaks version \(version)")
         }
+        state.withLock { $0.daemonVersion = version }
         do {
             return try JSONDecoder().decode(SessionManifest.self, from: Data(json))
         } catch {
@@ -97,8 +100,12 @@ public final class SessionClient: Sendable {
     /// character it has no key for, comes back as a notification (ERROR bad-layout or
     /// untypable, listing them) and nothing is typed. The daemon types the text in paced
     /// batches, and handles frames sent after it once it is typed; `ping()` returns then.
-    /// Throws `invalidRequest` for text over `SessionWire.maximumTextBytes` of UTF-8.
+    /// Throws `invalidRequest` for text over `SessionWire.maximumTextBytes` of UTF-8, or when
+    /// the daemon's WELCOME said a version before 1.1 (it would close the connection on TEXT).
     public func typeText(_ text: String, layout: String = "", variant: String = "", options: String = "", toDevice device: UInt8) throws(SessionClientError) {
+        if let version = state.withLock({ $0.daemonVersion }), version.minor < SessionMessageType.text.minorVersion {
+            throw SessionClientError(code: .invalidRequest, operation: "TEXT", path: path, message: "the daemon speaks \(version); TEXT needs 1.\(SessionMessageType.text.minorVersion)")
+        }
         guard text.utf8.count <= SessionWire.maximumTextBytes else {
             throw SessionClientError(code: .invalidRequest, operation: "TEXT", path: path, message: "the text is \(text.utf8.count) bytes of UTF-8; at most \(SessionWire.maximumTextBytes) a frame")
         }

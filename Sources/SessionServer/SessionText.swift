@@ -55,6 +55,9 @@ extension SessionDispatcher {
         guard keyboard.role == .keyboard else {
             return report(.deviceRefused, "device \(index) is a \(keyboard.role.rawValue), not a keyboard: TEXT types on keyboards", to: connection, entry: entry)
         }
+        guard keyboard.plugged else {
+            return report(.deviceRefused, "device \(index) (keyboard) is an unplugged hot-plug slot", to: connection, entry: entry)
+        }
         // The policy's word on the device, as EVENTS gets it, before a layout is compiled for nothing.
         batch.removeAll()
         if connection.filter.filter(batch, device: index).refused != nil {

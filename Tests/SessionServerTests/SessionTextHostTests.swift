@@ -1,3 +1,4 @@
+import CFractalLinux
 import CUInput
 import DeviceManager
 import FractalSessionClient
@@ -82,7 +83,16 @@ import Testing
         let errors = try Self.errors(client)
         #expect(errors.map(\.0) == [.deviceRefused, .noSuchDevice])
         #expect(errors[0].1.contains("device 1 is a mouse, not a keyboard"), "\(errors[0].1)")
+        // A keyboard that is an unplugged hot-plug slot.
+        var unplugged = fixture.lease(policy: .standard)
+        unplugged.devices[0].plugged = false
+        fixture.server.updateLease(unplugged)
+        try client.typeText("a", toDevice: 0)
+        let slot = try Self.errors(client)
+        #expect(slot.map(\.0) == [.deviceRefused])
+        #expect(slot.first?.1.contains("unplugged") == true)
         #expect(fixture.devices.allSatisfy { $0.written.isEmpty })
+        #expect(fixture.server.statistics.layoutsCompiled == 0)
 
         let gamepadOnly = try Fixture(policy: .gamepadOnly)
         let refused = try gamepadOnly.client()
@@ -155,5 +165,35 @@ import Testing
         let refused = try run(["python3", script, fixture.socketPath, "text", "0", "ä€"])
         #expect(refused.output.contains("error 24 keyboard layout us cannot type 'ä' (U+00E4) at 0"), "\(refused.output)")
         #expect(fixture.devices[0].written.count == 1)
+    }
+
+    @Test func theClientSendsNoTextToADaemonThatSpeaks10() throws {
+        // A 1.0 daemon would take TEXT for an unknown type and close the connection.
+        let directory = try makeTemporaryDirectory()
+        let path = directory + "/old.sock"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let listener = cfl_unix_listen(path, 1)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        let daemon = Thread {
+            var pending = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&pending, 1, 5000) == 1 else { return }
+            let fd = cfl_unix_accept(listener)
+            guard fd >= 0 else { return }
+            var hello = [UInt8](repeating: 0, count: 12)
+            _ = read(fd, &hello, hello.count)
+            let welcome = SessionMessage.welcome(SessionVersion(major: 1, minor: 0), manifest: Array(#"{"lease":"x","policy":"default","devices":[]}"#.utf8)).encoded()
+            _ = welcome.withUnsafeBytes { cfl_send(fd, $0.baseAddress, $0.count, 0) }
+            usleep(500_000)
+            close(fd)
+        }
+        daemon.start()
+        let client = try SessionClient(connectingTo: path)
+        _ = try client.hello()
+        #expect {
+            try client.typeText("a", toDevice: 0)
+        } throws: { error in
+            (error as? SessionClientError)?.code == .invalidRequest && "\(error)".contains("the daemon speaks 1.0; TEXT needs 1.1")
+        }
     }
 }
