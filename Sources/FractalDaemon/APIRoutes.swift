@@ -70,12 +70,12 @@ struct APIRoutes: Sendable {
             await handle("plug device") {
                 let id = try fractalID(context)
                 let body = try await decode(PlugRequest.self, from: request)
-                guard let role = DeviceRole(rawValue: body.role) else { throw APIError.badRequest(unknownRoleMessage(body.role)) }
+                guard let handle = DeviceHandle(body.role) else { throw APIError.badRequest(unknownDeviceMessage(body.role)) }
                 // A running container's device grants are fixed: only its lease's slots can be plugged.
                 let fixed = tasks.hasContainers(id)
-                let lease = try await runBlocking { try manager.plug(id, role: role, creatingIfMissing: !fixed) }
+                let lease = try await runBlocking { try manager.plug(id, handle: handle, creatingIfMissing: !fixed) }
                 metrics.devicesPlugged.increment()
-                logger.info("lease \(id): \(role.rawValue) plugged in")
+                logger.info("lease \(id): \(handle) plugged in")
                 return json(response(lease))
             }
         }
@@ -83,11 +83,11 @@ struct APIRoutes: Sendable {
             await handle("unplug device") {
                 let id = try fractalID(context)
                 let name = try context.parameters.require("role")
-                guard let role = DeviceRole(rawValue: name) else { throw APIError.badRequest(unknownRoleMessage(name)) }
+                guard let handle = DeviceHandle(name) else { throw APIError.badRequest(unknownDeviceMessage(name)) }
                 let fixed = tasks.hasContainers(id)
-                let lease = try await runBlocking { try manager.unplug(id, role: role, destroying: !fixed) }
+                let lease = try await runBlocking { try manager.unplug(id, handle: handle, destroying: !fixed) }
                 metrics.devicesUnplugged.increment()
-                logger.info("lease \(id): \(role.rawValue) unplugged")
+                logger.info("lease \(id): \(handle) unplugged")
                 return json(response(lease))
             }
         }
@@ -95,10 +95,10 @@ struct APIRoutes: Sendable {
             await handle("inject events") {
                 let id = try fractalID(context)
                 let body = try await decode(InjectRequest.self, from: request)
-                guard let role = DeviceRole(rawValue: body.role) else { throw APIError.badRequest(unknownRoleMessage(body.role)) }
+                guard let handle = DeviceHandle(body.role) else { throw APIError.badRequest(unknownDeviceMessage(body.role)) }
                 guard !body.events.isEmpty else { throw APIError.badRequest("events is empty") }
                 let events = body.events
-                try await runBlocking { try manager.inject(id, role: role, events: events) }
+                try await runBlocking { try manager.inject(id, handle: handle, events: events) }
                 metrics.eventsInjected.increment(by: Int64(events.count))
                 return Response(status: .noContent)
             }
@@ -117,7 +117,7 @@ struct APIRoutes: Sendable {
                 for (index, batch) in batches.enumerated() {
                     // A pause between batches lets readers drain their evdev buffers.
                     if index > 0 { try await Task.sleep(for: .milliseconds(2)) }
-                    try await runBlocking { try manager.inject(id, role: .keyboard, events: batch) }
+                    try await runBlocking { try manager.inject(id, handle: DeviceHandle(.keyboard), events: batch) }
                     metrics.eventsInjected.increment(by: Int64(batch.count))
                 }
                 return json(TextResponse(characters: text.count, events: batches.reduce(0) { $0 + $1.count }))
@@ -188,6 +188,12 @@ struct APIRoutes: Sendable {
         "unknown device role '\(name)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))"
     }
 
+    /// For a lease's device: its role, or a game controller's role numbered from its second.
+    private func unknownDeviceMessage(_ name: String) -> String {
+        "unknown device '\(name)': a lease names its devices by role (\(DeviceRole.allCases.map(\.rawValue).joined(separator: ", ")))"
+            + ", numbering game controllers from the second of a kind (gamepad-2 ... gamepad-\(DeviceHandle.maximumGamepads))"
+    }
+
     private func fractalID(_ context: APIRequestContext) throws -> FractalID {
         let text = try context.parameters.require("id")
         do { return try FractalID(text) } catch { throw APIError.badRequest("\(error)") }
@@ -254,7 +260,8 @@ struct APIRoutes: Sendable {
             // A pad whose kernel driver (or uhid) this host lacks: the message names the module.
             case .device(_, let cause as UHIDError) where cause.code == .driverMissing || cause.code == .moduleNotLoaded:
                 status = .serviceUnavailable
-            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName, .hotplugUnsupported, .idTooLongForPad: status = .badRequest
+            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName, .hotplugUnsupported, .idTooLongForPad, .tooManyGamepads:
+                status = .badRequest
             case .udevTimeout: status = .gatewayTimeout
             case .device, .udev, .store, .write, .releaseIncomplete, .cdiSpec: status = .internalServerError
             }

@@ -213,7 +213,7 @@ public enum Daemon {
         }
         manager.addObserver { change in
             func session(_ lease: Lease) -> SessionLease? {
-                SessionLease(lease) { role in manager.device(lease.id, role: role) }
+                SessionLease(lease) { handle in manager.device(lease.id, handle: handle) }
             }
             switch change {
             case .created(let lease):

@@ -27,8 +27,17 @@ public struct SessionManifest: Codable, Hashable, Sendable {
         /// False for a hot-plug slot not plugged in yet: it keeps its index, takes no events and
         /// hands off no fd until it is plugged.
         public var plugged: Bool
+        /// How the lease names it (`gamepad`, `gamepad-2`): several game controllers share a role.
+        /// Absent from daemons before 1.1.
+        public var device: String?
+        /// A game controller's player number in its lease, 1 for the first (a DualSense's and a
+        /// Switch Pro's player LEDs show it); absent for other devices.
+        public var player: Int?
 
-        public init(index: Int, role: String, name: String, nodes: [Node], capabilities: [Capability], axes: [Axis], plugged: Bool = true) {
+        public init(
+            index: Int, role: String, name: String, nodes: [Node], capabilities: [Capability], axes: [Axis], plugged: Bool = true,
+            device: String? = nil, player: Int? = nil
+        ) {
             self.index = index
             self.role = role
             self.name = name
@@ -36,11 +45,13 @@ public struct SessionManifest: Codable, Hashable, Sendable {
             self.capabilities = capabilities
             self.axes = axes
             self.plugged = plugged
+            self.device = device
+            self.player = player
         }
     }
 
     public struct Node: Codable, Hashable, Sendable {
-        /// `event`, `joystick` or `mouse`.
+        /// `event`, `joystick`, `mouse` or `hidraw`.
         public var kind: String
         public var path: String
         public var major: UInt32

@@ -5,6 +5,10 @@ public struct SessionLease: Sendable {
     /// One device, at its index in the manifest.
     public struct Device: Sendable {
         public var role: DeviceRole
+        /// How the lease names it (`gamepad-2`).
+        public var handle: DeviceHandle
+        /// A game controller's player number in the lease (1 for the first).
+        public var player: Int?
         public var name: String
         public var nodes: [LeasedNode]
         public var device: any SessionDevice
@@ -12,8 +16,13 @@ public struct SessionLease: Sendable {
         /// connected clients) but takes no events and hands off no fd until it is plugged.
         public var plugged: Bool
 
-        public init(role: DeviceRole, name: String, nodes: [LeasedNode], device: any SessionDevice, plugged: Bool = true) {
+        public init(
+            role: DeviceRole, handle: DeviceHandle? = nil, player: Int? = nil, name: String, nodes: [LeasedNode],
+            device: any SessionDevice, plugged: Bool = true
+        ) {
             self.role = role
+            self.handle = handle ?? DeviceHandle(role)
+            self.player = player
             self.name = name
             self.nodes = nodes
             self.device = device
@@ -39,11 +48,13 @@ public struct SessionLease: Sendable {
 extension SessionLease {
     /// The session a lease's socket serves: its devices (unplugged slots included, marked), in
     /// the lease's order, found by `device`; nil when the lease has no session directory.
-    public init?(_ lease: Lease, device: (DeviceRole) -> (any SessionDevice)?) {
+    public init?(_ lease: Lease, device: (DeviceHandle) -> (any SessionDevice)?) {
         guard let session = lease.session else { return nil }
         let devices = lease.devices.compactMap { leased -> Device? in
-            guard let found = device(leased.role) else { return nil }
-            return Device(role: leased.role, name: leased.name, nodes: leased.nodes, device: found, plugged: leased.plugged)
+            guard let found = device(leased.handle) else { return nil }
+            return Device(
+                role: leased.role, handle: leased.handle, player: lease.player(of: leased.handle), name: leased.name,
+                nodes: leased.nodes, device: found, plugged: leased.plugged)
         }
         self.init(id: lease.id, policy: lease.policy, socketPath: session.socketPath, devices: devices)
     }

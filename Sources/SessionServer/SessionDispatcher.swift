@@ -286,7 +286,7 @@ final class SessionDispatcher {
                 nodes: device.nodes.map { SessionManifest.Node(kind: $0.kind, path: $0.path, major: $0.major, minor: $0.minor) },
                 capabilities: capabilities.sorted { $0.type < $1.type },
                 axes: profile.axes.map { SessionManifest.Axis(code: $0.code, minimum: $0.minimum, maximum: $0.maximum) },
-                plugged: device.plugged)
+                plugged: device.plugged, device: device.handle.description, player: device.player)
         }
         let manifest = SessionManifest(lease: lease.id.rawValue, policy: lease.policy.rawValue, devices: devices)
         let encoder = JSONEncoder()

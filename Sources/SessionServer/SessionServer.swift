@@ -247,7 +247,7 @@ public final class SessionServer: Sendable {
             loop.unwatchDevices(of: entry)
             defer { loop.watchDevices(of: entry) }
             let same = entry.lease.devices.count == lease.devices.count
-                && zip(entry.lease.devices, lease.devices).allSatisfy { $0.role == $1.role && $0.device === $1.device }
+                && zip(entry.lease.devices, lease.devices).allSatisfy { $0.handle == $1.handle && $0.device === $1.device }
             if same {
                 entry.lease.devices = lease.devices
                 entry.manifest = SessionDispatcher.manifest(of: entry.lease)

@@ -79,7 +79,9 @@ struct Create: AsyncParsableCommand {
     @Option(help: "The FractalID to use (1-64 of a-z 0-9 - _); a random 128-bit one when omitted.")
     var id: String?
 
-    @Option(help: ArgumentHelp("Device roles, comma-separated.", valueName: "keyboard,mouse,tablet,gamepad,touchscreen,pen,trackpad"))
+    @Option(help: ArgumentHelp(
+        "Device roles, comma-separated; game controllers may repeat (up to 8 in all): gamepad,gamepad is gamepad and gamepad-2.",
+        valueName: "keyboard,mouse,tablet,gamepad,touchscreen,pen,trackpad,dualsense,switch-pro"))
     var devices: String = LeaseRequest.defaultDevices.map(\.rawValue).joined(separator: ",")
 
     @Option(name: .customLong("dir"), help: ArgumentHelp(
@@ -159,7 +161,9 @@ struct Plug: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The lease's FractalID.") var id: String
-    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen|pen|trackpad")) var role: String
+    @Argument(help: ArgumentHelp(
+        "The device: its role, or a game controller's role numbered from the second of a kind (gamepad-2).",
+        valueName: "gamepad|gamepad-2|keyboard|mouse|tablet|touchscreen|pen|trackpad|dualsense|switch-pro")) var role: String
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
@@ -179,7 +183,9 @@ struct Unplug: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The lease's FractalID.") var id: String
-    @Argument(help: ArgumentHelp("The device's role.", valueName: "gamepad|keyboard|mouse|tablet|touchscreen|pen|trackpad")) var role: String
+    @Argument(help: ArgumentHelp(
+        "The device: its role, or a game controller's role numbered from the second of a kind (gamepad-2).",
+        valueName: "gamepad|gamepad-2|keyboard|mouse|tablet|touchscreen|pen|trackpad|dualsense|switch-pro")) var role: String
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
@@ -262,7 +268,9 @@ struct Inject: AsyncParsableCommand {
     @Argument(help: "The lease's FractalID.")
     var id: String
 
-    @Argument(help: ArgumentHelp("The device to send through.", valueName: "keyboard|mouse|tablet|gamepad|touchscreen|pen|trackpad"))
+    @Argument(help: ArgumentHelp(
+        "The device to send through: its role, or a game controller's numbered from the second of a kind (gamepad-2).",
+        valueName: "keyboard|mouse|tablet|gamepad|gamepad-2|touchscreen|pen|trackpad|dualsense|switch-pro"))
     var role: String
 
     @Option(help: "Hold a key down (KEY_LEFTCTRL, leftshift, ...).") var press: [String] = []
@@ -278,8 +286,9 @@ struct Inject: AsyncParsableCommand {
     @Option(help: "Let a held key go.") var release: [String] = []
 
     func validate() throws {
-        guard DeviceRole(rawValue: role) != nil else {
-            throw ValidationError("unknown device role '\(role)'; known roles: \(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard DeviceHandle(role) != nil else {
+            throw ValidationError(
+                "unknown device '\(role)'; a device is a role (\(DeviceRole.allCases.map(\.rawValue).joined(separator: ", "))), game controllers numbered from the second (gamepad-2)")
         }
         if text != nil, role != DeviceRole.keyboard.rawValue { throw ValidationError("--text types on the keyboard, not the \(role)") }
         do { _ = try KeyboardLayoutName(parsing: layout) } catch { throw ValidationError("--layout: \(error)") }

@@ -10,14 +10,18 @@ import Testing
 @Suite(.serialized) struct ServiceManagerTests {
     @Test func storedNamesSayWhichLeaseAndWhatAndParseBack() throws {
         let id = try FractalID("abc-123")
-        let names: [StoredDescriptorName] = [.device(id, .keyboard), .device(id, .gamepad), .sessionListener(id)]
+        let names: [StoredDescriptorName] = [
+            .device(id, DeviceHandle(.keyboard)), .device(id, DeviceHandle(.gamepad)), .device(id, DeviceHandle(.gamepad, number: 2)),
+            .sessionListener(id),
+        ]
         for name in names {
             #expect(StoredDescriptorName(rawValue: name.rawValue) == name)
             // systemd refuses ':' (LISTEN_FDNAMES is ':'-separated) and more than 255 characters.
             #expect(!name.rawValue.contains(":") && name.rawValue.utf8.count <= 255)
         }
-        #expect(StoredDescriptorName.device(id, .mouse).rawValue == "fractal-device.abc-123.mouse")
-        for unknown in ["", "stored", "fractal-device.abc", "fractal-device.abc.stylus", "fractal-device.ABC.mouse", "fractal-session.a.b", "fractal-future.abc"] {
+        #expect(StoredDescriptorName.device(id, DeviceHandle(.mouse)).rawValue == "fractal-device.abc-123.mouse")
+        #expect(StoredDescriptorName.device(id, DeviceHandle(.switchPro, number: 3)).rawValue == "fractal-device.abc-123.switch-pro-3")
+        for unknown in ["", "stored", "fractal-device.abc", "fractal-device.abc.stylus", "fractal-device.abc.mouse-2", "fractal-device.abc.gamepad-9", "fractal-device.ABC.mouse", "fractal-session.a.b", "fractal-future.abc"] {
             #expect(StoredDescriptorName(rawValue: unknown) == nil, "\(unknown)")
         }
     }
@@ -28,7 +32,7 @@ import Testing
             ("fractal-device.lease.keyboard", 3), ("fractal-device.lease.mouse", 4), ("fractal-session.lease", 5),
             ("fractal-session.lease", 6), ("something-else", 7),
         ])
-        #expect(passed.devices == [id: [.keyboard: 3, .mouse: 4]])
+        #expect(passed.devices == [id: [DeviceHandle(.keyboard): 3, DeviceHandle(.mouse): 4]])
         #expect(passed.listeners == [id: 5])
         #expect(passed.all.count == 5)
         #expect(passed.all.last?.parsed == nil)
@@ -47,7 +51,7 @@ import Testing
         try #require(pipe(&ends) == 0)
         defer { close(ends[0]); close(ends[1]) }
         let id = try FractalID("kept")
-        #expect(service.store(ends[1], as: .device(id, .keyboard)) >= 0)
+        #expect(service.store(ends[1], as: .device(id, DeviceHandle(.keyboard))) >= 0)
 
         let (text, received) = try Self.receive(manager)
         #expect(text == "FDSTORE=1\nFDNAME=fractal-device.kept.keyboard")
@@ -58,7 +62,7 @@ import Testing
         var byte: UInt8 = 0
         #expect(read(ends[0], &byte, 1) == 1 && byte == UInt8(ascii: "x"))
 
-        service.removeStored(.device(id, .keyboard))
+        service.removeStored(.device(id, DeviceHandle(.keyboard)))
         #expect(try Self.receive(manager).text == "FDSTOREREMOVE=1\nFDNAME=fractal-device.kept.keyboard")
 
         // Without NOTIFY_SOCKET, nothing is sent and storing succeeds as a no-op.

@@ -4,8 +4,9 @@ import DeviceManager
 
 /// The `fractal.devices` Docker label: which input devices a container wants from the session's lease.
 ///
-/// A comma-separated list of ``DeviceRole`` names (`keyboard,mouse,tablet,gamepad`); empty or
-/// `none` asks for no devices. A container without the label gets ``defaultRoles``.
+/// A comma-separated list of ``DeviceRole`` names (`keyboard,mouse,tablet,gamepad`); game
+/// controllers may repeat, one device each (`keyboard,dualsense,dualsense`: the lease's
+/// `dualsense` and `dualsense-2`); empty or `none` asks for no devices. A container without the label gets ``defaultRoles``.
 public enum DeviceRolesLabel {
     /// The label's name.
     public static let key = "fractal.devices"
@@ -38,10 +39,14 @@ public enum DeviceRolesLabel {
                     path: fieldPath,
                     reason: "names unknown device role '\(name)'; allowed roles: \(allowed) (comma-separated), or none")
             }
-            guard !roles.contains(role) else {
-                throw .invalid(path: fieldPath, reason: "names device role '\(name)' twice")
+            guard role.isGamepad || !roles.contains(role) else {
+                throw .invalid(path: fieldPath, reason: "names device role '\(name)' twice (only game controllers may repeat)")
             }
             roles.append(role)
+        }
+        let gamepads = roles.filter(\.isGamepad).count
+        guard gamepads <= DeviceHandle.maximumGamepads else {
+            throw .invalid(path: fieldPath, reason: "names \(gamepads) game controllers; a session holds at most \(DeviceHandle.maximumGamepads)")
         }
         return roles
     }

@@ -59,11 +59,11 @@ public struct TaskPlan: Sendable, Equatable {
             let path = "containerDefinitions[\(index)].dockerLabels"
             let roles = try DeviceRolesLabel.roles(in: container.dockerLabels, path: path)
             containerDeviceRoles.append(roles)
-            for role in roles where !deviceRoles.contains(role) { deviceRoles.append(role) }
+            Self.merge(roles, into: &deviceRoles)
             let hotplug = try DeviceRolesLabel.roles(
                 in: container.dockerLabels, path: path, key: DeviceRolesLabel.hotplugKey, defaults: [])
             containerHotplugRoles.append(hotplug)
-            for role in hotplug where !hotplugRoles.contains(role) { hotplugRoles.append(role) }
+            Self.merge(hotplug, into: &hotplugRoles)
             if !hotplug.isEmpty && hotplugLabel == nil { hotplugLabel = "\(path)[\"\(DeviceRolesLabel.hotplugKey)\"]" }
             if let name = container.dockerLabels?[DeviceRolesLabel.policyKey] {
                 let field = "\(path)[\"\(DeviceRolesLabel.policyKey)\"]"
@@ -79,7 +79,7 @@ public struct TaskPlan: Sendable, Equatable {
                 try Self.validateContainerDirectory(directory, path: "\(path)[\"\(DeviceRolesLabel.sessionDirectoryKey)\"]")
             }
         }
-        for role in hotplugRoles where deviceRoles.contains(role) {
+        for role in hotplugRoles where deviceRoles.contains(role) && !role.isGamepad {
             throw .invalid(
                 path: "containerDefinitions[].dockerLabels[\"\(DeviceRolesLabel.hotplugKey)\"]",
                 reason: "names '\(role.rawValue)', which a container also asks for plugged in (fractal.devices); a lease has one device of each role")
@@ -91,6 +91,16 @@ public struct TaskPlan: Sendable, Equatable {
         dockerVolumes = approved.dockerVolumes
         bindSources = approved.bindSources
         containerDevices = approved.devices
+    }
+
+    /// Adds `roles` to the session's: as many devices of each role as the container that asks
+    /// for the most (containers share the session's devices; each gets every one of its roles).
+    private static func merge(_ roles: [DeviceRole], into merged: inout [DeviceRole]) {
+        var asked: [DeviceRole: Int] = [:]
+        for role in roles {
+            asked[role, default: 0] += 1
+            if merged.filter({ $0 == role }).count < asked[role, default: 0] { merged.append(role) }
+        }
     }
 
     /// A path in the container: absolute, no `..`, no `:` (Docker's bind separator).

@@ -35,14 +35,19 @@ public struct DeviceNode: Hashable, Sendable, CustomStringConvertible {
     /// Where fractal-agent's udev rules link the nodes of a lease's devices.
     public static let stableLinkDirectory = "/dev/input/by-fractal-id"
 
-    /// The link the udev rules make to the `kind` node of lease `id`'s device `role`:
-    /// `<directory>/<id>/<role>` for its event node, `<role>-joystick`, `<role>-mouse` and
+    /// The link the udev rules make to the `kind` node of lease `id`'s device `handle`:
+    /// `<directory>/<id>/<handle>` for its event node (`gamepad`, `gamepad-2`), `<role>-joystick`, `<role>-mouse` and
     /// `<role>-hidraw` for the others; a pad's other input devices add their `part`
     /// (`dualsense-motion`, `dualsense-touchpad-mouse`).
     /// It names the lease's own device or nothing: unlike `eventN`, it is never another lease's node.
-    public static func stableLink(id: FractalID, role: DeviceRole, kind: Kind, part: DevicePart? = nil) -> String {
+    public static func stableLink(id: FractalID, handle: DeviceHandle, kind: Kind, part: DevicePart? = nil) -> String {
         let suffix = (part.map { "-" + $0.rawValue } ?? "") + (kind == .event ? "" : "-" + kind.rawValue)
-        return "\(stableLinkDirectory)/\(id.rawValue)/\(role.rawValue)\(suffix)"
+        return "\(stableLinkDirectory)/\(id.rawValue)/\(handle)\(suffix)"
+    }
+
+    /// The link to the `kind` node of lease `id`'s first device of `role`.
+    public static func stableLink(id: FractalID, role: DeviceRole, kind: Kind, part: DevicePart? = nil) -> String {
+        stableLink(id: id, handle: DeviceHandle(role), kind: kind, part: part)
     }
 }
 

@@ -6,9 +6,14 @@ public enum DevicePhys {
     /// The longest `phys` accepted, in bytes: 79, as for the name (80 with the terminating NUL).
     public static let maximumLength = 79
 
-    /// `fractal/<id>/<role>`.
+    /// `fractal/<id>/<handle>`: `fractal/<id>/gamepad`, `fractal/<id>/gamepad-2`.
+    public static func make(id: FractalID, handle: DeviceHandle) -> String {
+        "fractal/\(id.rawValue)/\(handle)"
+    }
+
+    /// The phys of lease `id`'s first device of `role`.
     public static func make(id: FractalID, role: DeviceRole) -> String {
-        "fractal/\(id.rawValue)/\(role.rawValue)"
+        make(id: id, handle: DeviceHandle(role))
     }
 
     /// Rejects a `phys` that is too long or holds a NUL byte (which C would silently cut at).

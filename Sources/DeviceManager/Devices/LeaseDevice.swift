@@ -18,7 +18,7 @@ public protocol SessionDevice: AnyObject, Sendable {
 /// A device a lease owns: what its session is served through, and what the lease's life needs.
 public protocol LeaseDevice: SessionDevice {
     /// The lease's record of the device: name, phys, nodes.
-    func leased(role: DeviceRole, plugged: Bool) -> LeasedDevice
+    func leased(handle: DeviceHandle, plugged: Bool) -> LeasedDevice
     /// The sysfs paths (devices and nodes) udevd must have initialised before the lease is handed out.
     var udevSyspaths: [String] { get }
     /// Lets go of every key and button the device holds, as an unplug or a lost client must.
@@ -28,8 +28,10 @@ public protocol LeaseDevice: SessionDevice {
 }
 
 extension UInputDevice: LeaseDevice {
-    public func leased(role: DeviceRole, plugged: Bool) -> LeasedDevice {
-        LeasedDevice(role: role, name: profile.name, phys: phys, sysname: sysname, nodes: nodes.map(LeasedNode.init), plugged: plugged)
+    public func leased(handle: DeviceHandle, plugged: Bool) -> LeasedDevice {
+        LeasedDevice(
+            role: handle.role, handle: handle, name: profile.name, phys: phys, sysname: sysname, nodes: nodes.map(LeasedNode.init),
+            plugged: plugged)
     }
 
     public var udevSyspaths: [String] { [syspath] + nodes.map { syspath + "/" + $0.name } }

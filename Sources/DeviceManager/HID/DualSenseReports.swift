@@ -211,4 +211,12 @@ public enum DualSenseReports {
         bytes[offset] = UInt8(truncatingIfNeeded: bits)
         bytes[offset + 1] = UInt8(truncatingIfNeeded: bits >> 8)
     }
+
+    /// The player LEDs (bit 0 the leftmost of five) for player `number`, as hid-playstation
+    /// and the console light them: 1 the middle one, 2 the two beside it, up to 5 all; later
+    /// players repeat from 1.
+    public static func playerLEDMask(_ number: Int) -> UInt8 {
+        let patterns: [UInt8] = [0b00100, 0b01010, 0b10101, 0b11011, 0b11111]
+        return patterns[(max(number, 1) - 1) % patterns.count]
+    }
 }

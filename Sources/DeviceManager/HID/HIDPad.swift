@@ -1,4 +1,5 @@
 import CUInput
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -138,9 +139,59 @@ public final class HIDPad: LeaseDevice {
         return .rumble(effectID: 0, strong: UInt16(strong) * 257, weak: UInt16(weak) * 257, durationMs: 0)
     }
 
+    // MARK: Player
+
+    /// Lights the pad's player LEDs for player `number` (1 for the first of the lease's game
+    /// controllers), as the console does: the driver lit a number of its own, counted across the
+    /// whole host, which would tell a player how many other sessions have pads. Through the
+    /// drivers' LED class devices, which send the pad its output report.
+    ///
+    /// hid-nintendo sends each change as a command and waits for the pad's answer, so the writes
+    /// run on a thread of their own while this one answers the pad, as the session loop does later.
+    public func showPlayer(_ number: Int) throws(UHIDError) {
+        let leds: [String]
+        let mask: UInt8
+        switch backing {
+        case .dualSense(let pad):
+            leds = pad.nodes.leds.filter { $0.contains(":white:player-") }.sorted()
+            mask = DualSenseReports.playerLEDMask(number)
+        case .switchPro(let pad):
+            leds = pad.nodes.playerLEDs
+            mask = SwitchProReports.playerLightsMask(number)
+        }
+        let outcome = Mutex<Result<Void, UHIDError>?>(nil)
+        let writer = Thread {
+            var result: Result<Void, UHIDError> = .success(())
+            for (index, led) in leds.enumerated() {
+                let path = led + "/brightness"
+                let fd = open(path, O_WRONLY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    result = .failure(UHIDError(operation: "open", path: path, errno: errno))
+                    break
+                }
+                let value: [UInt8] = mask & (1 << index) != 0 ? Array("1".utf8) : Array("0".utf8)
+                let written = value.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                let error = errno
+                _ = Glibc.close(fd)
+                guard written == value.count else {
+                    result = .failure(UHIDError(operation: "write", path: path, errno: error))
+                    break
+                }
+            }
+            outcome.withLock { $0 = result }
+        }
+        writer.start()
+        while true {
+            if let result = outcome.withLock({ $0 }) { return try result.get() }
+            guard let fd = fileDescriptor else { return }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 10) > 0 { _ = try? readFeedback() }
+        }
+    }
+
     // MARK: Lease
 
-    public func leased(role: DeviceRole, plugged: Bool) -> LeasedDevice {
+    public func leased(handle: DeviceHandle, plugged: Bool) -> LeasedDevice {
         let main = inputs.first { $0.part == nil }
         var nodes: [LeasedNode] = inputs.flatMap { input in
             input.nodes.map { node in
@@ -154,7 +205,8 @@ public final class HIDPad: LeaseDevice {
                 kind: DeviceNode.Kind.hidraw.rawValue, path: hidraw.path, major: hidraw.major, minor: hidraw.minor,
                 devicePath: Self.devicePath(syspath + "/hidraw/" + hidraw.name)))
         }
-        return LeasedDevice(role: role, name: profile.name, phys: phys, sysname: main?.sysname ?? "", nodes: nodes, plugged: plugged)
+        return LeasedDevice(
+            role: handle.role, handle: handle, name: profile.name, phys: phys, sysname: main?.sysname ?? "", nodes: nodes, plugged: plugged)
     }
 
     public var udevSyspaths: [String] {

@@ -192,4 +192,12 @@ public enum SwitchProReports {
             return (0x80, [])
         }
     }
+
+    /// The player lights (bit 0 the first of four) for player `number`, as the console and
+    /// hid-nintendo light them: the first n for players 1-4, then 1+4, 1+3, 1+3+4 and 2+3 for
+    /// 5-8; later players repeat from 1.
+    public static func playerLightsMask(_ number: Int) -> UInt8 {
+        let patterns: [UInt8] = [0x1, 0x3, 0x7, 0xF, 0x9, 0x5, 0xD, 0x6]
+        return patterns[(max(number, 1) - 1) % patterns.count]
+    }
 }

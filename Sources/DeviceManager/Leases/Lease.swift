@@ -43,14 +43,16 @@ public struct LeasedNode: Codable, Hashable, Sendable {
 /// A device created for a lease.
 public struct LeasedDevice: Codable, Hashable, Sendable {
     public var role: DeviceRole
+    /// How the lease names it (`gamepad`, `gamepad-2`): its phys's last part and its link's name.
+    public var handle: DeviceHandle
     /// The name the kernel and every tool show (`Fractal Virtual Keyboard`).
     public var name: String
-    /// `fractal/<FractalID>/<role>`: what the udev rules match on.
+    /// `fractal/<FractalID>/<handle>`: what the udev rules match on.
     public var phys: String
     /// The sysfs name of the input device (`input17`).
     public var sysname: String
     public var nodes: [LeasedNode]
-    /// `/dev/input/by-fractal-id/<FractalID>/<role>` when the udev rules are installed and udevd ran them.
+    /// `/dev/input/by-fractal-id/<FractalID>/<handle>` when the udev rules are installed and udevd ran them.
     public var stableLink: String?
     /// Whether the session sees the device. An unplugged device still exists in the kernel (its
     /// node numbers stay granted to the lease's containers) but has no node, udev record or
@@ -58,10 +60,11 @@ public struct LeasedDevice: Codable, Hashable, Sendable {
     public var plugged: Bool = true
 
     public init(
-        role: DeviceRole, name: String, phys: String, sysname: String, nodes: [LeasedNode], stableLink: String? = nil,
-        plugged: Bool = true
+        role: DeviceRole, handle: DeviceHandle? = nil, name: String, phys: String, sysname: String, nodes: [LeasedNode],
+        stableLink: String? = nil, plugged: Bool = true
     ) {
         self.role = role
+        self.handle = handle ?? DeviceHandle(role)
         self.name = name
         self.phys = phys
         self.sysname = sysname
@@ -70,12 +73,14 @@ public struct LeasedDevice: Codable, Hashable, Sendable {
         self.plugged = plugged
     }
 
-    private enum CodingKeys: String, CodingKey { case role, name, phys, sysname, nodes, stableLink, plugged }
+    private enum CodingKeys: String, CodingKey { case role, handle, name, phys, sysname, nodes, stableLink, plugged }
 
-    /// Records written before hot-plug have no `plugged`: their devices were all plugged.
+    /// Records written before hot-plug have no `plugged`: their devices were all plugged. Those
+    /// written before several of a kind have no `handle`: each was its role's only device.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         role = try container.decode(DeviceRole.self, forKey: .role)
+        handle = try container.decodeIfPresent(DeviceHandle.self, forKey: .handle) ?? DeviceHandle(role)
         name = try container.decode(String.self, forKey: .name)
         phys = try container.decode(String.self, forKey: .phys)
         sysname = try container.decode(String.self, forKey: .sysname)
@@ -232,13 +237,26 @@ public struct Lease: Codable, Sendable {
     public var nodes: [LeasedNode] { devices.flatMap(\.nodes) }
     /// The devices the session sees now.
     public var pluggedDevices: [LeasedDevice] { devices.filter(\.plugged) }
+
+    /// A game controller's player number: its place among the lease's game controllers, 1 for
+    /// the first; nil for other devices.
+    public func player(of handle: DeviceHandle) -> Int? {
+        Self.player(of: handle, among: devices.map(\.handle))
+    }
+
+    /// The player number `handle` has among `handles` (a lease's, in order).
+    public static func player(of handle: DeviceHandle, among handles: [DeviceHandle]) -> Int? {
+        guard handle.role.isGamepad, let index = handles.filter(\.role.isGamepad).firstIndex(of: handle) else { return nil }
+        return index + 1
+    }
 }
 
 /// What a caller asks for.
 public struct LeaseRequest: Codable, Sendable {
     /// The ID to use; a fresh random one when nil.
     public var id: FractalID?
-    /// The devices, in order; duplicates are refused.
+    /// The devices, in order. Game controllers may repeat (up to `DeviceHandle.maximumGamepads`
+    /// in all): the second of a kind is `gamepad-2`, and so on; other roles may not.
     public var devices: [DeviceRole]
     public var directories: [DirectoryRequest]
     /// The caller as the kernel reported it; the daemon's API always sets it.

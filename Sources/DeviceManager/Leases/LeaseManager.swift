@@ -67,7 +67,7 @@ public final class LeaseManager: Sendable {
     /// A lease whose devices this process owns.
     private struct LiveLease {
         var lease: Lease
-        var devices: [DeviceRole: any LeaseDevice]
+        var devices: [DeviceHandle: any LeaseDevice]
     }
 
     private struct State {
@@ -187,7 +187,7 @@ public final class LeaseManager: Sendable {
     /// Brings the stored state in line with the host after a (possibly unclean) stop.
     ///
     /// A uinput device lives as long as any descriptor of the file that made it. With `stored`
-    /// (the descriptors systemd's file-descriptor store kept for this service, by lease and role),
+    /// (the descriptors systemd's file-descriptor store kept for this service, by lease and device),
     /// a lease stored as `active` whose every device is there and still the one recorded is
     /// adopted: active again, same devices, same nodes. One whose devices are not all there is
     /// released, directories included (the store was there to keep them: they are gone for good).
@@ -199,7 +199,7 @@ public final class LeaseManager: Sendable {
     /// one, retried. A lease whose undoing leaves anything behind is kept as `release-failed`, and
     /// no path another lease holds is ever removed.
     @discardableResult
-    public func reconcile(adopting stored: [FractalID: [DeviceRole: Int32]]? = nil) throws(LeaseError) -> ReconcileReport {
+    public func reconcile(adopting stored: [FractalID: [DeviceHandle: Int32]]? = nil) throws(LeaseError) -> ReconcileReport {
         var report = ReconcileReport()
         let records = try store.all()
         var unadoptable: [FractalID] = []
@@ -211,7 +211,7 @@ public final class LeaseManager: Sendable {
                     state.withLock { $0.live[lease.id] = LiveLease(lease: lease, devices: devices) }
                     // A previous version made the devices without these files: a later `udevadm trigger` needs them.
                     if UdevWatcher.isRunning {
-                        for device in lease.devices { try? udevProperties.write(id: lease.id, role: device.role) }
+                        for device in lease.devices { try? udevProperties.write(id: lease.id, handle: device.handle) }
                     }
                     report.adopted.append(lease.id)
                     report.adoptedDescriptors.formUnion(devices.values.compactMap(\.fileDescriptor))
@@ -273,11 +273,11 @@ public final class LeaseManager: Sendable {
         return report
     }
 
-    /// Takes over every device of `lease` from the descriptors the store kept for it (by role);
+    /// Takes over every device of `lease` from the descriptors the store kept for it (by device);
     /// nil, with the devices it had taken destroyed and the reason logged, when any is missing or
     /// is not the device recorded. The descriptors it did not take stay the caller's to close.
-    private func adopt(_ lease: Lease, from stored: [DeviceRole: Int32]) -> [DeviceRole: any LeaseDevice]? {
-        var adopted: [DeviceRole: any LeaseDevice] = [:]
+    private func adopt(_ lease: Lease, from stored: [DeviceHandle: Int32]) -> [DeviceHandle: any LeaseDevice]? {
+        var adopted: [DeviceHandle: any LeaseDevice] = [:]
         for device in lease.devices {
             // A uhid pad's driver waits on the process that answers it: a new process cannot
             // take one over from a kept descriptor (yet).
@@ -286,17 +286,17 @@ public final class LeaseManager: Sendable {
                 for taken in adopted.values { taken.close() }
                 return nil
             }
-            guard let fd = stored[device.role] else {
-                logger.warning("lease \(lease.id): no descriptor of its \(device.role.rawValue) (\(device.sysname)) was kept across the restart; releasing it")
+            guard let fd = stored[device.handle] else {
+                logger.warning("lease \(lease.id): no descriptor of its \(device.handle) (\(device.sysname)) was kept across the restart; releasing it")
                 for taken in adopted.values { taken.close() }
                 return nil
             }
             do {
-                adopted[device.role] = try UInputDevice(
+                adopted[device.handle] = try UInputDevice(
                     adopting: fd, profile: .forRole(device.role), phys: device.phys, sysname: device.sysname,
                     uinputPath: configuration.uinputPath)
             } catch {
-                logger.warning("lease \(lease.id): the kept descriptor of its \(device.role.rawValue) is \(error); releasing the lease")
+                logger.warning("lease \(lease.id): the kept descriptor of its \(device.handle) is \(error); releasing the lease")
                 for taken in adopted.values { taken.close() }
                 return nil
             }
@@ -473,13 +473,15 @@ public final class LeaseManager: Sendable {
     private func reserve(_ request: LeaseRequest) throws(LeaseError) -> Reservation {
         guard !(request.devices.isEmpty && request.directories.isEmpty) else { throw .empty }
         var seen = Set<DeviceRole>()
-        for role in request.devices + request.hotplug where !seen.insert(role).inserted { throw .duplicateRole(role) }
+        for role in request.devices + request.hotplug where !role.isGamepad && !seen.insert(role).inserted { throw .duplicateRole(role) }
+        let gamepads = (request.devices + request.hotplug).filter(\.isGamepad).count
+        guard gamepads <= DeviceHandle.maximumGamepads else { throw .tooManyGamepads(gamepads, limit: DeviceHandle.maximumGamepads) }
         if let pad = request.hotplug.first(where: \.isHIDPad) { throw .hotplugUnsupported(pad) }
         let id = request.id ?? FractalID.random()
-        for role in request.devices where role.isHIDPad {
-            let phys = DevicePhys.make(id: id, role: role)
+        for handle in DeviceHandle.assign(request.devices) where handle.role.isHIDPad {
+            let phys = DevicePhys.make(id: id, handle: handle)
             guard phys.utf8.count <= UHIDDeviceDescription.maximumPhysLength else {
-                throw .idTooLongForPad(id, role, limit: UHIDDeviceDescription.maximumPhysLength - (phys.utf8.count - id.rawValue.utf8.count))
+                throw .idTooLongForPad(id, handle, limit: UHIDDeviceDescription.maximumPhysLength - (phys.utf8.count - id.rawValue.utf8.count))
             }
         }
         if cdi != nil, !CDISpec.canName(id) { throw .cdiName(id) }
@@ -501,7 +503,7 @@ public final class LeaseManager: Sendable {
     /// task at a time, in that order.
     private final class Stage: @unchecked Sendable {
         var lease: Lease
-        var devices: [DeviceRole: any LeaseDevice] = [:]
+        var devices: [DeviceHandle: any LeaseDevice] = [:]
         var made: MadeDevices?
 
         init(lease: Lease) { self.lease = lease }
@@ -529,8 +531,9 @@ public final class LeaseManager: Sendable {
                 }
                 try store.update(stage.lease)
             }
-            let roles = request.devices.map { ($0, true) } + request.hotplug.map { ($0, false) }
-            let made = try createDevices(roles, id: id) { stage.devices[$0] = $1 }
+            let handles = DeviceHandle.assign(request.devices + request.hotplug)
+            let plugged = request.devices.map { _ in true } + request.hotplug.map { _ in false }
+            let made = try createDevices(Array(zip(handles, plugged)), id: id) { stage.devices[$0] = $1 }
             stage.made = made
             stage.lease.devices = made.leased
         } catch {
@@ -604,35 +607,43 @@ public final class LeaseManager: Sendable {
         var watcher: UdevWatcher?
     }
 
-    /// Creates devices for `roles` (with whether each starts plugged) and waits for udev; `created`
-    /// hears of each device as soon as it exists, so the caller can undo them on a failure.
+    /// Creates devices for `handles` (with whether each starts plugged) and waits for udev;
+    /// `created` hears of each device as soon as it exists, so the caller can undo them on a failure.
     private func makeDevices(
-        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, any LeaseDevice) -> Void
+        _ handles: [(DeviceHandle, Bool)], id: FractalID, lineup: [DeviceHandle], created: (DeviceHandle, any LeaseDevice) -> Void
     ) throws(LeaseError) -> (devices: [LeasedDevice], udev: UdevReadiness?) {
-        try awaitUdev(try createDevices(roles, id: id, created: created), id: id)
+        try awaitUdev(try createDevices(handles, id: id, lineup: lineup, created: created), id: id)
     }
 
-    /// Creates devices for `roles` without waiting for udevd: their nodes' paths and numbers are
+    /// Creates devices for `handles` without waiting for udevd: their nodes' paths and numbers are
     /// known once the kernel made them.
+    /// `lineup`: every device the lease will have, in order, which gives each game controller its
+    /// player number (the ones made here when nil).
     private func createDevices(
-        _ roles: [(DeviceRole, Bool)], id: FractalID, created: (DeviceRole, any LeaseDevice) -> Void
+        _ handles: [(DeviceHandle, Bool)], id: FractalID, lineup: [DeviceHandle]? = nil, created: (DeviceHandle, any LeaseDevice) -> Void
     ) throws(LeaseError) -> MadeDevices {
+        let lineup = lineup ?? handles.map(\.0)
         let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
         var made: [any LeaseDevice] = []
         var leased: [LeasedDevice] = []
-        for (role, plugged) in roles {
+        for (handle, plugged) in handles {
             // Before the device exists, so udevd finds it with the device's first uevent.
-            if watcher != nil { try udevProperties.write(id: id, role: role) }
+            if watcher != nil { try udevProperties.write(id: id, handle: handle) }
             do {
-                let phys = DevicePhys.make(id: id, role: role)
-                let device: any LeaseDevice = role.isHIDPad
-                    ? try HIDPad(role: role, phys: phys, uhidPath: configuration.uhidPath)
-                    : try UInputDevice(profile: .forRole(role), phys: phys, uinputPath: configuration.uinputPath)
-                created(role, device)
+                let phys = DevicePhys.make(id: id, handle: handle)
+                let device: any LeaseDevice = handle.role.isHIDPad
+                    ? try HIDPad(role: handle.role, phys: phys, uhidPath: configuration.uhidPath)
+                    : try UInputDevice(profile: .forRole(handle.role), phys: phys, uinputPath: configuration.uinputPath)
+                created(handle, device)
                 made.append(device)
-                leased.append(device.leased(role: role, plugged: plugged))
+                leased.append(device.leased(handle: handle, plugged: plugged))
+                if let pad = device as? HIDPad, let player = Lease.player(of: handle, among: lineup) {
+                    do { try pad.showPlayer(player) } catch {
+                        logger.warning("lease \(id): lighting the \(handle)'s player LEDs for player \(player): \(error)")
+                    }
+                }
             } catch {
-                throw LeaseError.device(role, error)
+                throw LeaseError.device(handle, error)
             }
         }
         return MadeDevices(leased: leased, made: made, watcher: watcher)
@@ -653,7 +664,7 @@ public final class LeaseManager: Sendable {
         let unmarked = watcher.lacking(UdevRules.hiddenProperty, in: syspaths)
         guard unmarked.isEmpty else { throw .udevRulesMissing(id, devices: unmarked.map { ($0 as NSString).lastPathComponent }) }
         for index in leased.indices {
-            let link = DeviceNode.stableLink(id: id, role: leased[index].role, kind: .event)
+            let link = DeviceNode.stableLink(id: id, handle: leased[index].handle, kind: .event)
             if FileManager.default.fileExists(atPath: link) { leased[index].stableLink = link }
         }
         return (leased, .initialized)
@@ -678,57 +689,63 @@ public final class LeaseManager: Sendable {
 
     // MARK: Hot-plug
 
-    /// Plugs `role` into the running session: an unplugged device of the lease is plugged; with
-    /// `creatingIfMissing`, a role the lease lacks is created (only when no container holds fixed
-    /// device grants for the lease: the caller knows). Observers hear `.changed`.
-    public func plug(_ id: FractalID, role: DeviceRole, creatingIfMissing: Bool) throws(LeaseError) -> Lease {
+    /// Plugs `handle` into the running session: an unplugged device of the lease is plugged;
+    /// with `creatingIfMissing`, a device the lease lacks is created (only when no container holds
+    /// fixed device grants for the lease: the caller knows). Observers hear `.changed`.
+    public func plug(_ id: FractalID, handle: DeviceHandle, creatingIfMissing: Bool) throws(LeaseError) -> Lease {
         let current = try beginChange(id)
         defer { endChange(id) }
         var lease = current.lease
         var added: (any LeaseDevice)?
-        if let index = lease.devices.firstIndex(where: { $0.role == role }) {
-            guard !lease.devices[index].plugged else { throw .alreadyPlugged(role, lease: id) }
+        if let index = lease.devices.firstIndex(where: { $0.handle == handle }) {
+            guard !lease.devices[index].plugged else { throw .alreadyPlugged(handle, lease: id) }
             lease.devices[index].plugged = true
         } else {
-            guard creatingIfMissing else { throw .notProvisioned(role, lease: id) }
-            guard !role.isHIDPad else { throw .hotplugUnsupported(role) }
+            guard creatingIfMissing else { throw .notProvisioned(handle, lease: id) }
+            guard !handle.role.isHIDPad else { throw .hotplugUnsupported(handle.role) }
+            if handle.role.isGamepad {
+                let gamepads = lease.devices.filter(\.role.isGamepad).count + 1
+                guard gamepads <= DeviceHandle.maximumGamepads else { throw .tooManyGamepads(gamepads, limit: DeviceHandle.maximumGamepads) }
+            }
             do throws(LeaseError) {
-                let made = try makeDevices([(role, true)], id: id) { _, device in added = device }
+                let made = try makeDevices([(handle, true)], id: id, lineup: lease.devices.map(\.handle) + [handle]) { _, device in
+                    added = device
+                }
                 lease.devices += made.devices
             } catch {
                 added?.close()
-                udevProperties.remove(id: id, role: role)
+                udevProperties.remove(id: id, handle: handle)
                 throw error
             }
         }
         do { try store.update(lease) } catch {
             if added != nil {
                 added?.close()
-                udevProperties.remove(id: id, role: role)
+                udevProperties.remove(id: id, handle: handle)
             }
             throw error
         }
         let changed = lease
         state.withLock { state in
             state.live[id]?.lease = changed
-            if let added { state.live[id]?.devices[role] = added }
+            if let added { state.live[id]?.devices[handle] = added }
         }
         rewriteCDISpec(changed)
         notify(.changed(changed))
         return changed
     }
 
-    /// Unplugs `role` from the running session: every key it holds is released, and with
+    /// Unplugs `handle` from the running session: every key it holds is released, and with
     /// `destroying` the device is destroyed and leaves the lease; otherwise it stays, unplugged,
     /// for a later plug (its node numbers stay granted to the lease's containers).
-    public func unplug(_ id: FractalID, role: DeviceRole, destroying: Bool) throws(LeaseError) -> Lease {
+    public func unplug(_ id: FractalID, handle: DeviceHandle, destroying: Bool) throws(LeaseError) -> Lease {
         let current = try beginChange(id)
         defer { endChange(id) }
         var lease = current.lease
-        guard let index = lease.devices.firstIndex(where: { $0.role == role }), let device = current.devices[role] else {
-            throw .unknownRole(role.rawValue, lease: id)
+        guard let index = lease.devices.firstIndex(where: { $0.handle == handle }), let device = current.devices[handle] else {
+            throw .unknownRole(handle.description, lease: id)
         }
-        guard lease.devices[index].plugged else { throw .notPlugged(role, lease: id) }
+        guard lease.devices[index].plugged else { throw .notPlugged(handle, lease: id) }
         if destroying { lease.devices.remove(at: index) } else { lease.devices[index].plugged = false }
         try store.update(lease)
         let changed = lease
@@ -737,9 +754,9 @@ public final class LeaseManager: Sendable {
         rewriteCDISpec(changed)
         notify(.changed(changed))
         if destroying {
-            state.withLock { _ = $0.live[id]?.devices.removeValue(forKey: role) }
+            state.withLock { _ = $0.live[id]?.devices.removeValue(forKey: handle) }
             device.close()
-            udevProperties.remove(id: id, role: role)
+            udevProperties.remove(id: id, handle: handle)
         } else {
             try? device.releaseEverythingHeld()
         }
@@ -936,17 +953,17 @@ public final class LeaseManager: Sendable {
     // MARK: Events
 
     /// Writes a batch of events to one of a lease's devices with one `write(2)`.
-    public func inject(_ id: FractalID, role: DeviceRole, events: [InputEvent]) throws(LeaseError) {
-        let device: (any LeaseDevice)? = state.withLock { $0.live[id]?.devices[role] }
+    public func inject(_ id: FractalID, handle: DeviceHandle, events: [InputEvent]) throws(LeaseError) {
+        let device: (any LeaseDevice)? = state.withLock { $0.live[id]?.devices[handle] }
         guard let device else {
             if state.withLock({ $0.live[id] == nil }) { throw .notFound(id) }
-            throw .unknownRole(role.rawValue, lease: id)
+            throw .unknownRole(handle.description, lease: id)
         }
-        do { try device.write(events) } catch { throw .write(role, error) }
+        do { try device.write(events) } catch { throw .write(handle, error) }
     }
 
-    /// A live lease's device, for the session socket; nil when the lease or role is not live.
-    public func device(_ id: FractalID, role: DeviceRole) -> (any LeaseDevice)? {
-        state.withLock { $0.live[id]?.devices[role] }
+    /// A live lease's device, for the session socket; nil when the lease or device is not live.
+    public func device(_ id: FractalID, handle: DeviceHandle) -> (any LeaseDevice)? {
+        state.withLock { $0.live[id]?.devices[handle] }
     }
 }

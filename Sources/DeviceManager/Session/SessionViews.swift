@@ -105,17 +105,17 @@ public final class SessionViews: Sendable {
             (state.shown[lease.id], state.attachments[lease.id] ?? [])
         }
         if before == nil { makeControlSocket(in: session.udevDirectory) }
-        let nowRoles = Set(lease.pluggedDevices.map(\.role))
+        let nowPlugged = Set(lease.pluggedDevices.map(\.handle))
         var shown: [Shown] = []
         for old in before ?? [] {
-            if nowRoles.contains(old.device.role) {
+            if nowPlugged.contains(old.device.handle) {
                 shown.append(old)
             } else {
                 withdraw(old, from: attachments, session: session)
             }
         }
-        let beforeRoles = Set((before ?? []).map(\.device.role))
-        for device in lease.pluggedDevices where !beforeRoles.contains(device.role) {
+        let shownBefore = Set((before ?? []).map(\.device.handle))
+        for device in lease.pluggedDevices where !shownBefore.contains(device.handle) {
             let announcements = writeRecords(device, of: lease, session: session)
             shown.append(Shown(device: device, announcements: announcements))
             // At creation no container runs yet: it finds the records when it starts.
@@ -229,6 +229,9 @@ public final class SessionViews: Sendable {
     }
 
     private func makeNode(_ node: LeasedNode, in attachment: Attachment) {
+        // A pad's hidraw node is in /dev itself, made by Docker when the container started; pads
+        // are never hot-plug slots, so it never comes or goes with a plug.
+        guard node.kind != DeviceNode.Kind.hidraw.rawValue else { return }
         let name = (node.path as NSString).lastPathComponent
         guard let input = containerInputDirectory(attachment, create: true) else {
             logger.warning("container process \(attachment.pid) has no usable /dev/input for \(name)")
@@ -255,6 +258,7 @@ public final class SessionViews: Sendable {
     }
 
     private func removeNode(_ node: LeasedNode, in attachment: Attachment) {
+        guard node.kind != DeviceNode.Kind.hidraw.rawValue else { return }
         guard let input = containerInputDirectory(attachment, create: false) else { return }
         defer { close(input) }
         let name = (node.path as NSString).lastPathComponent

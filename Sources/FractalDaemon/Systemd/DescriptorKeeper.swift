@@ -41,7 +41,7 @@ final class DescriptorKeeper: Sendable {
     private func keep(_ lease: Lease, replacing: Bool) {
         var wanted: [StoredDescriptorName: Int32] = [:]
         for device in lease.devices {
-            if let fd = manager.device(lease.id, role: device.role)?.fileDescriptor { wanted[.device(lease.id, device.role)] = fd }
+            if let fd = manager.device(lease.id, handle: device.handle)?.fileDescriptor { wanted[.device(lease.id, device.handle)] = fd }
         }
         if let listener = sessions.listenerDescriptor(of: lease.id) { wanted[.sessionListener(lease.id)] = listener }
         let before = stored.withLock { $0[lease.id] ?? [:] }

@@ -65,13 +65,13 @@ final class ServiceManager: Sendable {
 /// are `[a-z0-9_-]`.
 enum StoredDescriptorName: Hashable, Sendable, CustomStringConvertible {
     /// A device's uinput descriptor: the device lives as long as it does.
-    case device(FractalID, DeviceRole)
+    case device(FractalID, DeviceHandle)
     /// A lease's session-socket listener: clients that connect during a restart wait in its backlog.
     case sessionListener(FractalID)
 
     var rawValue: String {
         switch self {
-        case .device(let id, let role): "fractal-device.\(id.rawValue).\(role.rawValue)"
+        case .device(let id, let handle): "fractal-device.\(id.rawValue).\(handle)"
         case .sessionListener(let id): "fractal-session.\(id.rawValue)"
         }
     }
@@ -89,8 +89,8 @@ enum StoredDescriptorName: Hashable, Sendable, CustomStringConvertible {
         let parts = rawValue.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         switch (parts.first, parts.count) {
         case ("fractal-device", 3):
-            guard let id = try? FractalID(parts[1]), let role = DeviceRole(rawValue: parts[2]) else { return nil }
-            self = .device(id, role)
+            guard let id = try? FractalID(parts[1]), let handle = DeviceHandle(parts[2]) else { return nil }
+            self = .device(id, handle)
         case ("fractal-session", 2):
             guard let id = try? FractalID(parts[1]) else { return nil }
             self = .sessionListener(id)
@@ -102,8 +102,8 @@ enum StoredDescriptorName: Hashable, Sendable, CustomStringConvertible {
 
 /// What the previous process left in systemd's store, sorted for adoption.
 struct PassedDescriptors {
-    /// Device descriptors by lease and role.
-    var devices: [FractalID: [DeviceRole: Int32]] = [:]
+    /// Device descriptors by lease and device.
+    var devices: [FractalID: [DeviceHandle: Int32]] = [:]
     /// Session listeners by lease.
     var listeners: [FractalID: Int32] = [:]
     /// Every descriptor with its parsed name; nil for names this version does not know.
@@ -115,7 +115,7 @@ struct PassedDescriptors {
             all.append((name, parsed, fd))
             switch parsed {
             // A second descriptor under one name (a listener stored twice) is left unclaimed: closed.
-            case .device(let id, let role)? where devices[id]?[role] == nil: devices[id, default: [:]][role] = fd
+            case .device(let id, let handle)? where devices[id]?[handle] == nil: devices[id, default: [:]][handle] = fd
             case .sessionListener(let id)? where listeners[id] == nil: listeners[id] = fd
             default: break
             }

@@ -22,9 +22,24 @@ import Testing
 
     @Test func aRoleIsEitherPluggedOrASlot() {
         #expect(throws: TaskDefinitionError.self) {
-            try plan(#""fractal.devices": "gamepad", "fractal.hotplug": "gamepad""#)
+            try plan(#""fractal.devices": "keyboard", "fractal.hotplug": "keyboard""#)
         }
         #expect(throws: TaskDefinitionError.self) { try plan(#""fractal.hotplug": "joystick""#) }
+    }
+
+    /// Game controllers repeat: each named is a device (the lease's gamepad, gamepad-2, ...),
+    /// as many of a kind as the container that asks for the most; other roles may not repeat.
+    @Test func gameControllersRepeatAndContainersShareThem() throws {
+        let plan = try plan(#""fractal.devices": "keyboard,dualsense,dualsense", "fractal.hotplug": "gamepad""#,
+                            #""fractal.devices": "dualsense,gamepad,dualsense,dualsense""#)
+        #expect(plan.deviceRoles == [.keyboard, .dualsense, .dualsense, .gamepad, .dualsense])
+        #expect(plan.hotplugRoles == [.gamepad])
+        #expect(DeviceHandle.assign(plan.deviceRoles + plan.hotplugRoles).map(\.description)
+            == ["keyboard", "dualsense", "dualsense-2", "gamepad", "dualsense-3", "gamepad-2"])
+        #expect(throws: TaskDefinitionError.self) { try self.plan(#""fractal.devices": "mouse,mouse""#) }
+        #expect(throws: TaskDefinitionError.self) {
+            try self.plan(#""fractal.devices": "gamepad,gamepad,gamepad,gamepad,gamepad,switch-pro,switch-pro,dualsense,dualsense""#)
+        }
     }
 
     @Test func thePolicyIsOnePerTask() throws {

@@ -54,7 +54,7 @@ import Testing
         #expect {
             try manager.create(LeaseRequest(id: id, devices: [.switchPro]))
         } throws: { error in
-            guard case LeaseError.idTooLongForPad(_, .switchPro, let limit) = error else { return false }
+            guard case LeaseError.idTooLongForPad(_, let handle, let limit) = error, handle == DeviceHandle(.switchPro) else { return false }
             return limit == 44 && "\(error)".contains("at most 44 characters")
         }
         #expect(manager.leases().isEmpty)

@@ -41,7 +41,7 @@ import Testing
         defer { close(pipeEnds[0]); close(pipeEnds[1]) }
 
         let restarted = try scratch.manager(uinput: "/dev/null")
-        let report = try restarted.reconcile(adopting: [id: [.keyboard: pipeEnds[0]]])
+        let report = try restarted.reconcile(adopting: [id: [DeviceHandle(.keyboard): pipeEnds[0]]])
         #expect(report.adopted.isEmpty)
         #expect(report.adoptedDescriptors.isEmpty)
         #expect(report.released == [id])

@@ -64,7 +64,7 @@ final class LeaseScratch {
             _ = try manager.create(LeaseRequest(id: id, devices: [.keyboard], directories: [try scratch.directory()]))
             Issue.record("creating a device without uinput succeeded")
         } catch let error as LeaseError {
-            guard case .device(.keyboard, let cause) = error else { Issue.record("unexpected error \(error)"); return }
+            guard case .device(DeviceHandle(.keyboard), let cause) = error else { Issue.record("unexpected error \(error)"); return }
             #expect("\(cause)".contains("/nonexistent/uinput"))
         }
         #expect(scratch.entries().isEmpty)

@@ -19,12 +19,17 @@ import Testing
     @Test func everyRoleIsMatchedByItsPhysAndTheIDIsImportedFromTheDaemonsFile() throws {
         let rules = try rules
         // hid-nintendo copies the phys to the Switch Pro's input devices; hid-playstation does not.
+        // Game controllers also match numbered (gamepad-2 ... gamepad-8), as DeviceHandle names them.
+        func pattern(_ key: String, _ role: DeviceRole) -> String {
+            let phys = "fractal/?*/\(role.rawValue)" + (role.isGamepad ? "|fractal/?*/\(role.rawValue)-[2-\(DeviceHandle.maximumGamepads)]" : "")
+            return #"\#(key)=="\#(phys)", ENV{FRACTAL_ROLE}="\#(role.rawValue)""#
+        }
         for role in DeviceRole.allCases where !role.isHIDPad || role == .switchPro {
-            #expect(rules.contains(#"ATTRS{phys}=="fractal/?*/\#(role.rawValue)", ENV{FRACTAL_ROLE}="\#(role.rawValue)""#), "\(role)")
+            #expect(rules.contains(Substring(pattern("ATTRS{phys}", role))), "\(role)")
         }
         // A pad's HID device carries it as HID_PHYS; its other devices take their parent's properties.
         for role in DeviceRole.allCases where role.isHIDPad {
-            #expect(rules.contains(#"ENV{HID_PHYS}=="fractal/?*/\#(role.rawValue)", ENV{FRACTAL_ROLE}="\#(role.rawValue)""#), "\(role)")
+            #expect(rules.contains(Substring(pattern("ENV{HID_PHYS}", role))), "\(role)")
         }
         #expect(rules.contains(#"IMPORT{file}="\#(UdevPropertyFiles.standardDirectory)/$env{HID_PHYS}""#))
         #expect(rules.contains(#"IMPORT{parent}="FRACTAL_*""#))
@@ -43,8 +48,9 @@ import Testing
         #expect(DeviceNode.stableLink(id: id, role: .dualsense, kind: .mouse, part: .touchpad) == "/dev/input/by-fractal-id/s1/dualsense-touchpad-mouse")
         #expect(DeviceNode.stableLink(id: id, role: .switchPro, kind: .hidraw) == "/dev/input/by-fractal-id/s1/switch-pro-hidraw")
         #expect(rules.contains(#"ENV{FRACTAL_ROLE}=="dualsense|switch-pro", ENV{ID_INPUT_ACCELEROMETER}=="1", ENV{FRACTAL_PART}="-motion""#))
-        #expect(rules.contains(#"KERNEL=="event*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_ROLE}$env{FRACTAL_PART}""#))
-        #expect(rules.contains(#"KERNEL=="hidraw*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_ROLE}-hidraw""#))
+        #expect(rules.contains(#"KERNEL=="event*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_DEVICE}$env{FRACTAL_PART}""#))
+        #expect(rules.contains(#"KERNEL=="hidraw*", SYMLINK+="input/by-fractal-id/$env{FRACTAL_ID}/$env{FRACTAL_DEVICE}-hidraw""#))
+        #expect(DeviceNode.stableLink(id: id, handle: DeviceHandle(.dualsense, number: 2), kind: .hidraw) == "/dev/input/by-fractal-id/s1/dualsense-2-hidraw")
         #expect(rules.contains(#"KERNEL=="event*|js*|mouse*|hidraw*", GROUP="fractal", MODE="0660""#))
     }
 
@@ -53,16 +59,20 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = UdevPropertyFiles(directory: directory + "/run/udev")
         let id = try FractalID("session-7")
-        try files.write(id: id, role: .keyboard)
-        try files.write(id: id, role: .gamepad)
+        try files.write(id: id, handle: DeviceHandle(.keyboard))
+        try files.write(id: id, handle: DeviceHandle(.gamepad))
+        try files.write(id: id, handle: DeviceHandle(.gamepad, number: 2))
         let keyboard = directory + "/run/udev/fractal/session-7/keyboard"
-        #expect(files.path(id: id, role: .keyboard) == keyboard)
-        #expect(try String(contentsOfFile: keyboard, encoding: .utf8) == "FRACTAL_ID=session-7\n")
+        #expect(files.path(id: id, handle: DeviceHandle(.keyboard)) == keyboard)
+        #expect(try String(contentsOfFile: keyboard, encoding: .utf8) == "FRACTAL_ID=session-7\nFRACTAL_DEVICE=keyboard\n")
+        #expect(try String(contentsOfFile: directory + "/run/udev/fractal/session-7/gamepad-2", encoding: .utf8)
+            == "FRACTAL_ID=session-7\nFRACTAL_DEVICE=gamepad-2\n")
         // Written again (a retried plug, an adoption), it is the same.
-        try files.write(id: id, role: .keyboard)
-        #expect(try String(contentsOfFile: keyboard, encoding: .utf8) == "FRACTAL_ID=session-7\n")
+        try files.write(id: id, handle: DeviceHandle(.keyboard))
+        #expect(try String(contentsOfFile: keyboard, encoding: .utf8) == "FRACTAL_ID=session-7\nFRACTAL_DEVICE=keyboard\n")
 
-        files.remove(id: id, role: .gamepad)
+        files.remove(id: id, handle: DeviceHandle(.gamepad))
+        files.remove(id: id, handle: DeviceHandle(.gamepad, number: 2))
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/run/udev/fractal/session-7") == ["keyboard"])
         files.remove(id: id)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/run/udev/fractal").isEmpty)
@@ -75,7 +85,7 @@ import Testing
         #expect(FileManager.default.createFile(atPath: directory, contents: Data()))
         let files = UdevPropertyFiles(directory: directory)
         #expect {
-            try files.write(id: FractalID("x"), role: .mouse)
+            try files.write(id: FractalID("x"), handle: DeviceHandle(.mouse))
         } throws: { error in
             guard case LeaseError.store(_, let path, let message) = error else { return false }
             return path == directory + "/fractal" && message.contains("errno")

@@ -30,6 +30,7 @@ def describe(index):
         "name": (sdl2.SDL_JoystickNameForIndex(index) or b"").decode(),
         "path": (_path_for_index(index) or b"").decode(),
         "gameController": controller,
+        "player": sdl2.SDL_JoystickGetDevicePlayerIndex(index),
     }
 
 

@@ -132,6 +132,79 @@ import Glibc
         daemon.stop()
     }
 
+    @Test func fourPadsInOneSessionAreFourPlayersAndOneUnpluggedLeavesTheOthers() async throws {
+        let (daemon, client) = try await SessionViewVMTests.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        let other = try await client.createLease(CreateLeaseRequest(devices: ["gamepad"]))
+        let command = "python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1; sleep 20"
+        let task = try await client.runTask(definition: SessionViewVMTests.definition(
+            family: "four-pads", root: daemon.root, command: command,
+            labels: ["fractal.devices": "dualsense,gamepad,switch-pro,dualsense"]))
+        let id = task.id.rawValue
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
+        #expect(lease.devices.map(\.handle.description) == ["dualsense", "gamepad", "switch-pro", "dualsense-2"])
+        func gamepadNode(_ device: LeasedDevice) -> String? { device.nodes.first { $0.kind == "event" && $0.part == nil }?.path }
+        let nodes = lease.devices.compactMap(gamepadNode)
+        // Each by its own link; the second DualSense's is numbered.
+        let second = try #require(lease.devices.last)
+        #expect(HIDLinks.resolve("/dev/input/by-fractal-id/\(id)/dualsense-2") == gamepadNode(second))
+        #expect(HIDLinks.resolve("/dev/input/by-fractal-id/\(id)/dualsense-2-hidraw") == second.nodes.first { $0.kind == "hidraw" }?.path)
+
+        // The session's player numbers, on the pads' own LEDs as the console lights them.
+        func lit(_ device: LeasedDevice, _ color: String) -> [Bool] {
+            guard let hidraw = device.nodes.first(where: { $0.kind == "hidraw" }),
+                  let hid = HIDLinks.resolve("/sys/class/hidraw/\(hidraw.name)/device") else { return [] }
+            let leds = ((try? FileManager.default.contentsOfDirectory(atPath: hid + "/leds")) ?? []).filter { $0.contains(":\(color):player-") }.sorted()
+            return leds.map { SessionViewVMTests.read(hid + "/leds/" + $0 + "/brightness").trimmingCharacters(in: .whitespacesAndNewlines) != "0" }
+        }
+        #expect(lit(lease.devices[0], "white") == [false, false, true, false, false], "player 1")
+        #expect(lit(lease.devices[2], "green").prefix(4) == [true, true, true, false], "player 3")
+        #expect(lit(lease.devices[3], "white") == [true, true, false, true, true], "player 4")
+        let session = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        defer { session.close() }
+        let manifest = try session.hello()
+        #expect(manifest.devices.map(\.device) == ["dualsense", "gamepad", "switch-pro", "dualsense-2"])
+        #expect(manifest.devices.map(\.player) == [1, 2, 3, 4])
+
+        let events = daemon.root + "/" + id + "/sdl-events"
+        func lines() -> [[String: Any]] {
+            SessionViewVMTests.read(events).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        try await TaskVMTests.waitFor("SDL to start in the container", daemon: daemon) { lines().first?["event"] as? String == "ready" }
+        // SDL inside: exactly the four, as four players (SDL counts from 0), none of the other session's.
+        let joysticks = (lines().first?["joysticks"] as? [[String: Any]]) ?? []
+        #expect(Set(joysticks.compactMap { $0["path"] as? String }) == Set(nodes), "\(SessionViewVMTests.read(events))")
+        #expect(Set(joysticks.compactMap { $0["player"] as? Int }) == [0, 1, 2, 3], "\(SessionViewVMTests.read(events))")
+        #expect(joysticks.allSatisfy { $0["gameController"] as? Bool == true })
+        let otherNode = try #require(other.devices.first.flatMap(gamepadNode))
+        #expect(!joysticks.contains { $0["path"] as? String == otherNode })
+
+        // The third (a Switch Pro) unplugged: SDL sees it go, and only it.
+        let unplugged = try await client.unplug(id, role: "switch-pro")
+        #expect(unplugged.devices.map(\.plugged) == [true, true, false, true])
+        try await TaskVMTests.waitFor("SDL to see the Switch Pro disconnect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "removed" }
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(lines().filter { $0["event"] as? String == "removed" }.count == 1, "\(SessionViewVMTests.read(events))")
+        // The other three still take the session's events.
+        let reader = try EvdevNode(try #require(gamepadNode(second)))
+        let again = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        defer { again.close() }
+        _ = try again.hello()
+        try again.send([
+            SessionEvent(type: UInt16(EV_KEY), code: UInt16(BTN_EAST), value: 1),
+            SessionEvent(type: UInt16(EV_SYN), code: UInt16(SYN_REPORT), value: 0),
+        ], toDevice: 3)
+        var read: [InputEvent] = []
+        while read.last?.type != UInt16(EV_SYN) { read += try reader.read(count: 1) }
+        #expect(read.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(BTN_EAST), value: 1)), "\(read)")
+
+        _ = try await client.stopTask(id)
+        _ = try await client.releaseLease(other.id.rawValue, keepDirectories: false)
+        daemon.stop()
+    }
+
     @Test func aPadsDescriptorIsNeverHandedOffAndAMissingDriverFailsTheLeaseNamingIt() async throws {
         let (daemon, client) = try await SessionViewVMTests.startWithContainers()
         defer { Task { await client.shutdown() } }
