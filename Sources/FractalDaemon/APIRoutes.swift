@@ -6,6 +6,7 @@ import FractalVersion
 import Foundation
 import Hummingbird
 import Logging
+import SessionServer
 
 /// The HTTP API, Docker-style: versioned paths, JSON bodies, errors as `{"message": ...}`.
 struct APIRoutes: Sendable {
@@ -116,7 +117,7 @@ struct APIRoutes: Sendable {
                 let batches = try await runBlocking { try KeyboardLayout(try body.layoutName()).batches(typing: text) }
                 for (index, batch) in batches.enumerated() {
                     // A pause between batches lets readers drain their evdev buffers.
-                    if index > 0 { try await Task.sleep(for: .milliseconds(2)) }
+                    if index > 0 { try await Task.sleep(for: SessionServer.Limits().textBatchInterval) }
                     try await runBlocking { try manager.inject(id, handle: DeviceHandle(.keyboard), events: batch) }
                     metrics.eventsInjected.increment(by: Int64(batch.count))
                 }
@@ -260,7 +261,7 @@ struct APIRoutes: Sendable {
             // A pad whose kernel driver (or uhid) this host lacks: the message names the module.
             case .device(_, let cause as UHIDError) where cause.code == .driverMissing || cause.code == .moduleNotLoaded:
                 status = .serviceUnavailable
-            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName, .hotplugUnsupported, .idTooLongForPad, .tooManyGamepads:
+            case .duplicateRole, .empty, .unknownRole, .directory, .cdiName, .idTooLongForPad, .tooManyGamepads:
                 status = .badRequest
             case .udevTimeout: status = .gatewayTimeout
             case .device, .udev, .store, .write, .releaseIncomplete, .cdiSpec: status = .internalServerError

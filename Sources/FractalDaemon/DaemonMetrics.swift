@@ -120,11 +120,13 @@ final class DaemonMetrics: Sendable {
             count("errors", "ERROR frames by code (sent or rate-limited)", [("code", code.description)], value, before.errors[code] ?? 0)
         }
         count("errors_suppressed", "ERROR frames not sent because of the per-connection rate limit", [], now.errorsSuppressed, before.errorsSuppressed)
-        count("notifications_sent", "Rumble and LED notifications sent", [], now.notificationsSent, before.notificationsSent)
+        count("notifications_sent", "Rumble, LED, lightbar and player-light notifications sent", [], now.notificationsSent, before.notificationsSent)
         count("notifications_dropped", "Rumble and LED notifications dropped because the client did not read", [], now.notificationsDropped, before.notificationsDropped)
         count("fds_passed", "uinput descriptors handed off", [], now.descriptorsPassed, before.descriptorsPassed)
         count("timeouts", "Connections closed for no HELLO or no frame in time", [], now.timeouts, before.timeouts)
         count("accept_pauses", "Times a session socket stopped accepting because the daemon ran out of descriptors", [], now.acceptsPaused, before.acceptsPaused)
+        count("texts_typed", "TEXT messages typed on a lease's keyboard", [], now.textsTyped, before.textsTyped)
+        count("layouts_compiled", "XKB keymaps compiled for TEXT (each layout once; failures too)", [], now.layoutsCompiled, before.layoutsCompiled)
         // Read by the session loop, which serves every device's feedback; kept under its old name.
         if now.feedbackRead > before.feedbackRead { feedbackReceived.increment(by: Int64(now.feedbackRead - before.feedbackRead)) }
         registry.makeGauge(

@@ -47,9 +47,6 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
     case notProvisioned(DeviceHandle, lease: FractalID)
     /// More game controllers than a lease may hold (`DeviceHandle.maximumGamepads`).
     case tooManyGamepads(Int, limit: Int)
-    /// A HID pad asked for as a hot-plug slot, or plugged into a running lease: not yet possible
-    /// (its hidraw node would have to be made inside running containers).
-    case hotplugUnsupported(DeviceRole)
     /// The ID is too long for a HID pad's phys, which the kernel cuts at 63 bytes (a uinput
     /// device's at 79): `limit` is the longest ID that pad takes.
     case idTooLongForPad(FractalID, DeviceHandle, limit: Int)
@@ -102,8 +99,6 @@ public enum LeaseError: Error, CustomStringConvertible, Sendable {
             return "lease \(id) has no \(handle) to plug in: its containers' device access was fixed when they were created, so a device plugged in later must be reserved then (dockerLabels fractal.hotplug=\(handle.role.rawValue), or the lease's hotplug list)"
         case .tooManyGamepads(let count, let limit):
             return "the lease would hold \(count) game controllers; a lease holds at most \(limit) (gamepad, dualsense and switch-pro together)"
-        case .hotplugUnsupported(let role):
-            return "a \(role.rawValue) cannot be a hot-plug slot or be plugged into a running lease yet; ask for it with the lease's devices"
         case .idTooLongForPad(let id, let handle, let limit):
             return "FractalID '\(id)' is too long for a \(handle) (its phys, fractal/<id>/\(handle), must fit the kernel's 63 bytes): use an ID of at most \(limit) characters"
         case .cdiSpec(let id, let error):

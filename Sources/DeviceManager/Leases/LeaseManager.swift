@@ -476,9 +476,8 @@ public final class LeaseManager: Sendable {
         for role in request.devices + request.hotplug where !role.isGamepad && !seen.insert(role).inserted { throw .duplicateRole(role) }
         let gamepads = (request.devices + request.hotplug).filter(\.isGamepad).count
         guard gamepads <= DeviceHandle.maximumGamepads else { throw .tooManyGamepads(gamepads, limit: DeviceHandle.maximumGamepads) }
-        if let pad = request.hotplug.first(where: \.isHIDPad) { throw .hotplugUnsupported(pad) }
         let id = request.id ?? FractalID.random()
-        for handle in DeviceHandle.assign(request.devices) where handle.role.isHIDPad {
+        for handle in DeviceHandle.assign(request.devices + request.hotplug) where handle.role.isHIDPad {
             let phys = DevicePhys.make(id: id, handle: handle)
             guard phys.utf8.count <= UHIDDeviceDescription.maximumPhysLength else {
                 throw .idTooLongForPad(id, handle, limit: UHIDDeviceDescription.maximumPhysLength - (phys.utf8.count - id.rawValue.utf8.count))
@@ -702,7 +701,6 @@ public final class LeaseManager: Sendable {
             lease.devices[index].plugged = true
         } else {
             guard creatingIfMissing else { throw .notProvisioned(handle, lease: id) }
-            guard !handle.role.isHIDPad else { throw .hotplugUnsupported(handle.role) }
             if handle.role.isGamepad {
                 let gamepads = lease.devices.filter(\.role.isGamepad).count + 1
                 guard gamepads <= DeviceHandle.maximumGamepads else { throw .tooManyGamepads(gamepads, limit: DeviceHandle.maximumGamepads) }

@@ -7,7 +7,8 @@ import SystemPackage
 
 /// What each lease's containers see of its devices, kept in step with the lease: udev records of
 /// exactly the plugged devices in the lease's udev directory (bound at the container's
-/// /run/udev), and, for hot-plug, the device nodes in each running container's /dev/input and
+/// /run/udev), and, for hot-plug, the device nodes in each running container's /dev/input (a
+/// pad's hidraw node in its /dev) and
 /// libudev "add"/"remove" messages inside each container's network namespace, where its
 /// libudev monitors (libinput, SDL2) listen.
 ///
@@ -215,13 +216,15 @@ public final class SessionViews: Sendable {
 
     // MARK: Containers' /dev and netns
 
-    /// The container's /dev/input, resolved inside the container's root: the container owns
-    /// its /dev and could plant symlinks there, which must never lead this root process out.
-    private func containerInputDirectory(_ attachment: Attachment, create: Bool) -> Int32? {
+    /// The container's directory for `node`: /dev/input, or /dev itself for a hidraw node,
+    /// resolved inside the container's root: the container owns its /dev and could plant
+    /// symlinks there, which must never lead this root process out.
+    private func containerDirectory(for node: LeasedNode, _ attachment: Attachment, create: Bool) -> Int32? {
         let root = attachment.root
         let inRoot = UInt64(CFL_RESOLVE_IN_ROOT | CFL_RESOLVE_NO_MAGICLINKS)
         let dev = cfl_openat2(root, "dev", UInt64(CFL_O_PATH | O_DIRECTORY | O_CLOEXEC), 0, inRoot)
         guard dev >= 0 else { return nil }
+        guard node.kind != DeviceNode.Kind.hidraw.rawValue else { return dev }
         defer { close(dev) }
         if create { mkdirat(dev, "input", 0o755) }
         let input = cfl_openat2(dev, "input", UInt64(CFL_O_PATH | O_DIRECTORY | O_CLOEXEC), 0, UInt64(CFL_RESOLVE_BENEATH | CFL_RESOLVE_NO_SYMLINKS))
@@ -229,11 +232,8 @@ public final class SessionViews: Sendable {
     }
 
     private func makeNode(_ node: LeasedNode, in attachment: Attachment) {
-        // A pad's hidraw node is in /dev itself, made by Docker when the container started; pads
-        // are never hot-plug slots, so it never comes or goes with a plug.
-        guard node.kind != DeviceNode.Kind.hidraw.rawValue else { return }
         let name = (node.path as NSString).lastPathComponent
-        guard let input = containerInputDirectory(attachment, create: true) else {
+        guard let input = containerDirectory(for: node, attachment, create: true) else {
             logger.warning("container process \(attachment.pid) has no usable /dev/input for \(name)")
             return
         }
@@ -258,8 +258,7 @@ public final class SessionViews: Sendable {
     }
 
     private func removeNode(_ node: LeasedNode, in attachment: Attachment) {
-        guard node.kind != DeviceNode.Kind.hidraw.rawValue else { return }
-        guard let input = containerInputDirectory(attachment, create: false) else { return }
+        guard let input = containerDirectory(for: node, attachment, create: false) else { return }
         defer { close(input) }
         let name = (node.path as NSString).lastPathComponent
         if unlinkat(input, name, 0) != 0 && errno != ENOENT {

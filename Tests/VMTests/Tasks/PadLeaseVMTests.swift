@@ -205,6 +205,48 @@ import Glibc
         daemon.stop()
     }
 
+    @Test func aDualSenseSlotPlugsIntoARunningContainerWithItsHidrawNode() async throws {
+        let (daemon, client) = try await SessionViewVMTests.startWithContainers()
+        defer { Task { await client.shutdown() } }
+        let command = """
+            python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1 & \
+            while true; do ls /dev /dev/input > /data/dev.txt; sleep 0.3; done
+            """
+        let task = try await client.runTask(definition: SessionViewVMTests.definition(
+            family: "pad-slot", root: daemon.root, command: command,
+            labels: ["fractal.devices": "keyboard", "fractal.hotplug": "dualsense"]))
+        let id = task.id.rawValue
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
+        let pad = try #require(lease.devices.first { $0.role == .dualsense })
+        #expect(!pad.plugged)
+        let gamepad = try #require(pad.nodes.first { $0.kind == "event" && $0.part == nil }).path
+        let hidraw = try #require(pad.nodes.first { $0.kind == "hidraw" }).name
+        let directory = daemon.root + "/" + id
+        func lines() -> [[String: Any]] {
+            SessionViewVMTests.read(directory + "/sdl-events").split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        func inDev() -> Bool { SessionViewVMTests.read(directory + "/dev.txt").split(whereSeparator: \.isWhitespace).contains { $0 == hidraw } }
+        try await TaskVMTests.waitFor("SDL to start in the container", daemon: daemon) { lines().first?["event"] as? String == "ready" }
+        #expect((lines().first?["joysticks"] as? [Any])?.isEmpty == true)
+        #expect(!inDev(), "an unplugged pad's hidraw node is in the container")
+
+        _ = try await client.plug(id, role: "dualsense")
+        try await TaskVMTests.waitFor("SDL to see the DualSense connect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "added" && $0["path"] as? String == gamepad }
+        }
+        try await TaskVMTests.waitFor("the DualSense's hidraw node in the container's /dev", daemon: daemon) { inDev() }
+
+        _ = try await client.unplug(id, role: "dualsense")
+        try await TaskVMTests.waitFor("SDL to see the DualSense disconnect", daemon: daemon) {
+            lines().contains { $0["event"] as? String == "removed" }
+        }
+        try await TaskVMTests.waitFor("the hidraw node to leave the container", daemon: daemon) { !inDev() }
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+
     @Test func aPadsDescriptorIsNeverHandedOffAndAMissingDriverFailsTheLeaseNamingIt() async throws {
         let (daemon, client) = try await SessionViewVMTests.startWithContainers()
         defer { Task { await client.shutdown() } }
