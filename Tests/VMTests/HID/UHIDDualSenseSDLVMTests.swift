@@ -9,10 +9,10 @@ import Glibc
 /// uhid: it must see our pad as a PS5 controller, and a rumble it plays must come back to the
 /// pad's owner as an output report.
 ///
-/// Debian 12's SDL reads the pad through evdev here: its HIDAPI layer lists no hidraw device at
-/// all in the VM (SDL_hid_enumerate is empty; it fails to load libudev's udev_device_get_action),
-/// so SDL's own touchpad, motion-sensor and lightbar support, which need hidraw, stay off. The
-/// script prints what SDL says of them, for the log.
+/// Debian 12's SDL reads the pad through evdev here: SDL2's HIDAPI layer drops a hidraw device on
+/// BUS_USB that has no USB parent in sysfs, as no uhid device has (src/hidapi/linux/hid.c,
+/// hid_enumerate), so SDL's own touchpad, motion-sensor and lightbar support stay off (see
+/// docs/DEVICES.md). The script prints what SDL says of them, for the log.
 @Suite struct UHIDDualSenseSDLVMTests {
     @Test func sdlSeesAPS5ControllerAndItsRumbleComesBack() throws {
         try requireVM()
