@@ -5,7 +5,8 @@ usage: sdl_session.py list
          prints one JSON line per joystick SDL enumerates (through libudev and /run/udev)
        sdl_session.py pads FILE
          appends one JSON line per game controller to FILE: its path, SDL's controller type,
-         touchpads, sensors and LED, and the result of a rumble of 0xC000/0x4000 played on it
+         touchpads, sensors and LED, and the results of a lightbar colour of 16/32/48 and a
+         rumble of 0xC000/0x4000 played on it (0, or -1 where SDL cannot: through evdev, the LED)
        sdl_session.py watch FILE SECONDS
          appends JSON lines to FILE: {"event": "ready"} once SDL is up, then
          {"event": "added", "path": ..., "gameController": ...} and {"event": "removed"} as SDL
@@ -57,11 +58,17 @@ if sys.argv[1] == "pads":
                 entry["touchpads"] = sdl2.SDL_GameControllerGetNumTouchpads(controller)
                 entry["gyro"] = bool(sdl2.SDL_GameControllerHasSensor(controller, sdl2.SDL_SENSOR_GYRO))
                 entry["accelerometer"] = bool(sdl2.SDL_GameControllerHasSensor(controller, sdl2.SDL_SENSOR_ACCEL))
+                entry["led"] = sdl2.SDL_GameControllerHasLED(controller) == sdl2.SDL_TRUE
+                entry["setLED"] = sdl2.SDL_GameControllerSetLED(controller, 16, 32, 48)
                 entry["rumble"] = sdl2.SDL_GameControllerRumble(controller, 0xC000, 0x4000, 2000)
             output.write(json.dumps(entry) + "\n")
             output.flush()
-        # The rumbles play while SDL holds the controllers open.
-        time.sleep(1.0)
+        # The rumbles play while SDL holds the controllers open. SDL's HIDAPI drivers send
+        # effects as they read the pads' reports (a Bluetooth DualSense's lightbar waits for one).
+        deadline = time.time() + 1.0
+        while time.time() < deadline:
+            sdl2.SDL_GameControllerUpdate()
+            time.sleep(0.02)
     sys.exit(0)
 
 path, seconds = sys.argv[2], float(sys.argv[3])
