@@ -57,7 +57,9 @@ public struct DualSenseOutput: Hashable, Sendable {
             let expected = PlayStationCRC32.checksum(seed: PlayStationCRC32.outputSeed, report[..<(size - 4)])
             let carried = (0..<4).reduce(UInt32(0)) { $0 | UInt32(report[size - 4 + $1]) << (8 * UInt32($1)) }
             guard expected == carried else { throw .badChecksum(reportID: id) }
-            common = report[3..<50]
+            // The kernel sends a sequence (low nibble 0) and a tag before the common part; SDL
+            // sends 0x02 alone.
+            common = report[1] & 0x0F == 0x02 ? report[2..<49] : report[3..<50]
         default:
             throw .unknownReportID(id)
         }

@@ -1,4 +1,5 @@
 import CUInput
+import Foundation
 import FractalSystem
 import Synchronization
 #if canImport(Glibc)
@@ -51,12 +52,18 @@ public final class DualSensePad: Sendable {
     /// The HID device in sysfs, e.g. /sys/devices/virtual/misc/uhid/0003:054C:0CE6.0001.
     public let syspath: String
     public let nodes: DualSenseNodes
+    public let transport: DualSenseTransport
 
     private let device: UHIDDevice
     private let mac: [UInt8]
+    /// When the pad was made: its sensor clock counts from here.
+    private let born = ContinuousClock.now
 
     private struct State {
         var sequence: UInt8 = 0
+        /// The last state sent and when, for `DualSenseHeartbeat`.
+        var last = DualSenseInput()
+        var lastSent: ContinuousClock.Instant?
         /// Outputs the driver sent while binding (its first LED settings), for the first serve().
         var pending: [DualSenseOutput] = []
         var malformedOutputs = 0
@@ -74,37 +81,73 @@ public final class DualSensePad: Sendable {
     /// kernel has no hid-playstation loaded, and `.notBound` when the driver refused the pad or
     /// did not finish within `bindTimeout`, and `.invalidDescription` when a HID device with
     /// this `phys` exists already; nothing is left behind on failure.
-    public init(phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
+    public convenience init(
+        phys: String, transport: DualSenseTransport = .usb, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)
+    ) throws(UHIDError) {
         let mac = DualSenseReports.macAddress(for: phys)
-        let uniq = DualSenseReports.macText(mac)
         var state = State()
         let (device, syspath) = try UHIDDevice.bound(
-            UHIDDeviceDescription(
-                name: DualSenseReports.name, phys: phys, uniq: uniq, bus: UInt16(0x03),  // BUS_USB
-                vendor: DualSenseReports.vendorID, product: DualSenseReports.productID,
-                version: DualSenseReports.version, reportDescriptor: DualSenseReports.reportDescriptor
-            ),
+            Self.description(phys: phys, mac: mac, transport: transport),
             driver: Self.driver, module: Self.module, uhidPath: uhidPath, timeout: bindTimeout, probed: Self.probed
         ) { request, device throws(UHIDError) in
             try Self.answer(request, device: device, mac: mac, state: &state)
         }
-        var succeeded = false
-        defer { if !succeeded { device.close() } }
-
         // The driver registered its input devices, LEDs and hidraw node while probing.
+        let nodes: DualSenseNodes
+        do { nodes = try Self.nodes(of: syspath) } catch {
+            device.close()
+            throw error
+        }
+        self.init(device: device, syspath: syspath, nodes: nodes, phys: phys, mac: mac, transport: transport, state: state)
+    }
+
+    /// Takes over the pad with `phys` from a /dev/uhid descriptor a previous process kept
+    /// (systemd's file-descriptor store): the driver bound it then, and its nodes and their
+    /// readers carry on. Fails with `.notBound` when no bound pad has `phys`. On success the
+    /// pad owns `fd`; on failure the caller still does.
+    public convenience init(adopting fd: Int32, phys: String, uhidPath: String = "/dev/uhid") throws(UHIDError) {
+        let mac = DualSenseReports.macAddress(for: phys)
+        // The bus is in the HID device's name (0005:054C:0CE6.0001 is Bluetooth).
+        let (device, syspath, found) = try UHIDDevice.adopted(
+            fd, Self.description(phys: phys, mac: mac, transport: .usb), driver: Self.driver, uhidPath: uhidPath, probed: Self.probed
+        ) { syspath throws(UHIDError) in
+            let bluetooth = syspath.split(separator: "/").last?.hasPrefix("0005:") == true
+            return (try Self.nodes(of: syspath), bluetooth ? DualSenseTransport.bluetooth : .usb)
+        }
+        self.init(device: device, syspath: syspath, nodes: found.0, phys: phys, mac: mac, transport: found.1, state: State())
+    }
+
+    private init(
+        device: UHIDDevice, syspath: String, nodes: DualSenseNodes, phys: String, mac: [UInt8], transport: DualSenseTransport, state: State
+    ) {
+        self.device = device
+        self.syspath = syspath
+        self.nodes = nodes
+        self.phys = phys
+        self.mac = mac
+        self.transport = transport
+        uniq = DualSenseReports.macText(mac)
+        self.state = Mutex(state)
+        if transport == .bluetooth { DualSenseHeartbeat.shared.keep(self) }
+    }
+
+    /// What uhid is told of the pad with `phys`.
+    private static func description(phys: String, mac: [UInt8], transport: DualSenseTransport) -> UHIDDeviceDescription {
+        UHIDDeviceDescription(
+            name: DualSenseReports.name, phys: phys, uniq: DualSenseReports.macText(mac), bus: transport.bus,
+            vendor: DualSenseReports.vendorID, product: DualSenseReports.productID,
+            version: DualSenseReports.version, reportDescriptor: transport.reportDescriptor
+        )
+    }
+
+    /// What hid-playstation made for the bound pad at `syspath`.
+    private static func nodes(of syspath: String) throws(UHIDError) -> DualSenseNodes {
         let inputs = try HIDSysfs.padInputs(of: syspath, requiring: [nil, .motion, .touchpad])
         func of(_ part: DevicePart?) -> [DeviceNode] { inputs.filter { $0.part == part }.flatMap(\.nodes) }
-        nodes = DualSenseNodes(
+        return DualSenseNodes(
             gamepad: of(nil), motionSensors: of(.motion), touchpad: of(.touchpad),
             hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath), inputs: inputs
         )
-        self.phys = phys
-        self.uniq = uniq
-        self.syspath = syspath
-        self.device = device
-        self.mac = mac
-        self.state = Mutex(state)
-        succeeded = true
     }
 
     deinit {
@@ -119,11 +162,36 @@ public final class DualSensePad: Sendable {
 
     /// Sends one frame of the pad's state.
     public func send(_ input: DualSenseInput) throws(UHIDError) {
+        try device.sendInput(nextReport(input))
+    }
+
+    /// Sends the last state again when nothing was sent for `interval`, as a Bluetooth pad keeps
+    /// reporting (`DualSenseHeartbeat`).
+    func beat(after interval: Duration) throws(UHIDError) {
+        let now = ContinuousClock.now
+        let due = state.withLock { state in state.lastSent.map { now - $0 >= interval } ?? true ? state.last : nil }
+        if let due { try device.sendInput(nextReport(due)) }
+    }
+
+    // The report for `input`, with the pad's sequence (and over Bluetooth its sensor clock, in
+    // 1/3 µs: SDL holds the lightbar back while it reads below 10,200,000).
+    private func nextReport(_ input: DualSenseInput) -> [UInt8] {
+        var input = input
+        if transport == .bluetooth {
+            let elapsed = ContinuousClock.now - born
+            let micro = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+            input.sensorTimestamp = UInt32(truncatingIfNeeded: 10_200_001 + micro * 3)
+        }
         let sequence = state.withLock { state in
-            defer { state.sequence &+= 1 }
+            defer {
+                state.sequence &+= 1
+                state.last = input
+                state.lastSent = .now
+            }
             return state.sequence
         }
-        try device.sendInput(input.report(sequence: sequence))
+        let usb = input.report(sequence: sequence)
+        return transport == .usb ? usb : DualSenseReports.bluetoothInputReport(wrapping: usb, sequence: sequence)
     }
 
     /// Answers what is pending without blocking (report requests from the driver or hidraw
@@ -153,7 +221,13 @@ public final class DualSensePad: Sendable {
 
     /// Removes the pad and every node of it. Safe to call more than once.
     public func close() {
+        DualSenseHeartbeat.shared.forget(self)
         device.close()
+    }
+
+    /// Forgets the uhid descriptor without destroying the pad (see `UHIDDevice.relinquish()`).
+    func relinquish() {
+        device.relinquish()
     }
 
     // One request: feature reports answered from `DualSenseReports`, outputs decoded into
@@ -179,5 +253,41 @@ public final class DualSensePad: Sendable {
         case .start, .stop, .open, .close:
             break
         }
+    }
+}
+
+/// Keeps every Bluetooth DualSense reporting, as the real pad does (250 times a second): each
+/// pad that sent nothing for `interval` sends its last state again. SDL's HIDAPI layer reads one
+/// report within 16 ms of opening a pad, or takes it for a pad in a reduced mode, without its
+/// touchpad and motion sensors. One thread for every pad; it holds none of them alive.
+final class DualSenseHeartbeat: Sendable {
+    static let shared = DualSenseHeartbeat()
+    static let interval: Duration = .milliseconds(8)
+
+    private final class Entry: @unchecked Sendable {
+        weak var pad: DualSensePad?
+        init(_ pad: DualSensePad) { self.pad = pad }
+    }
+
+    private let pads = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let started = Atomic<Bool>(false)
+
+    func keep(_ pad: DualSensePad) {
+        pads.withLock { $0[ObjectIdentifier(pad)] = Entry(pad) }
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: Double(Self.interval.components.attoseconds) / 1e18)
+                let alive = pads.withLock { $0.values.compactMap(\.pad) }
+                // A pad closed meanwhile refuses the write: nothing to do about it here.
+                for pad in alive { try? pad.beat(after: Self.interval) }
+            }
+        }
+        thread.name = "fractal.dualsense-heartbeat"
+        thread.start()
+    }
+
+    func forget(_ pad: DualSensePad) {
+        _ = pads.withLock { $0.removeValue(forKey: ObjectIdentifier(pad)) }
     }
 }

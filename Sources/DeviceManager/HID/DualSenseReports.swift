@@ -6,6 +6,21 @@
 /// duplicate), 0x20 (firmware info) and 0x05 (calibration), each of exactly its size with its
 /// report ID first, and fails the probe otherwise. Over USB it checks no CRC; ours carry one
 /// anyway (see `PlayStationCRC32`). Input report 0x01 must be exactly 64 bytes.
+/// How a DualSense talks to the host: its bus and its input report's format.
+public enum DualSenseTransport: Hashable, Sendable {
+    /// USB (bus 0x03): input report 0x01, 64 bytes.
+    case usb
+    /// Bluetooth (bus 0x05): input report 0x31, 78 bytes, CRC-sealed, sent steadily as the pad
+    /// does. What SDL2's HIDAPI layer (touchpad, motion sensors, lightbar) takes: it skips a USB
+    /// HID device with no USB parent in sysfs, as every uhid device is (SDL 2.26-2.32
+    /// src/hidapi/linux/hid.c, hid_enumerate).
+    case bluetooth
+
+    /// BUS_USB or BUS_BLUETOOTH.
+    public var bus: UInt16 { self == .usb ? 0x03 : 0x05 }
+    public var reportDescriptor: [UInt8] { self == .usb ? DualSenseReports.reportDescriptor : DualSenseReports.bluetoothReportDescriptor }
+}
+
 public enum DualSenseReports {
     public static let vendorID: UInt32 = 0x054C
     public static let productID: UInt32 = 0x0CE6
@@ -22,6 +37,36 @@ public enum DualSenseReports {
     public static let outputReportSize = 63
     public static let bluetoothOutputReportID: UInt8 = 0x31
     public static let bluetoothOutputReportSize = 78
+    public static let bluetoothInputReportID: UInt8 = 0x31
+    /// Report ID, sequence, the USB report's 63 bytes, padding, CRC-32: what hid-playstation checks.
+    public static let bluetoothInputReportSize = 78
+
+    /// A descriptor with the Bluetooth pad's report IDs and sizes: input and output report 0x31
+    /// (77 bytes each after the ID) and the three feature reports. hid-playstation reads the raw
+    /// reports and parses nothing of it; SDL and Steam know the pad by its IDs.
+    public static let bluetoothReportDescriptor: [UInt8] = [
+        0x05, 0x01, 0x09, 0x05, 0xA1, 0x01,                   // Generic Desktop, Game Pad, Collection (Application)
+        0x85, 0x31, 0x06, 0x00, 0xFF, 0x09, 0x20,             //   Report ID (0x31), Usage Page (Vendor), Usage (0x20)
+        0x15, 0x00, 0x26, 0xFF, 0x00, 0x75, 0x08, 0x95, 0x4D, //   0-255, 8 bits, 77 of them
+        0x81, 0x02,                                           //   Input (Data, Variable, Absolute)
+        0x85, 0x31, 0x09, 0x21, 0x95, 0x4D, 0x91, 0x02,       //   Output 0x31, 77 bytes
+        0x85, 0x05, 0x09, 0x22, 0x95, 0x28, 0xB1, 0x02,       //   Feature 0x05 (calibration), 40 bytes
+        0x85, 0x09, 0x09, 0x23, 0x95, 0x13, 0xB1, 0x02,       //   Feature 0x09 (pairing info), 19 bytes
+        0x85, 0x20, 0x09, 0x24, 0x95, 0x3F, 0xB1, 0x02,       //   Feature 0x20 (firmware info), 63 bytes
+        0xC0,                                                 // End Collection
+    ]
+
+    /// The Bluetooth input report carrying the USB report `usb` (0x01 and its 63 bytes): report
+    /// 0x31, the sequence in the high nibble, those 63 bytes, zeros, and the CRC-32 (seed 0xA1).
+    public static func bluetoothInputReport(wrapping usb: [UInt8], sequence: UInt8) -> [UInt8] {
+        var report = [UInt8](repeating: 0, count: bluetoothInputReportSize)
+        report[0] = bluetoothInputReportID
+        report[1] = sequence << 4
+        report.replaceSubrange(2..<(2 + inputReportSize - 1), with: usb[1..<inputReportSize])
+        let end = bluetoothInputReportSize - 4
+        put(PlayStationCRC32.checksum(seed: PlayStationCRC32.inputSeed, report[..<end]), at: end, in: &report)
+        return report
+    }
 
     public static let calibrationReportID: UInt8 = 0x05
     public static let calibrationReportSize = 41

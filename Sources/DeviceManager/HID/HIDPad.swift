@@ -33,26 +33,41 @@ public final class HIDPad: LeaseDevice {
     /// Makes the pad for `role` (`.dualsense` or `.switchPro`) and waits until its driver bound
     /// it. Fails as `DualSensePad` and `SwitchProPad` do (the module named when it is missing),
     /// leaving nothing behind.
-    public init(role: DeviceRole, phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
+    public convenience init(role: DeviceRole, phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
         switch role {
         case .dualsense:
-            let pad = try DualSensePad(phys: phys, uhidPath: uhidPath, bindTimeout: bindTimeout)
-            backing = .dualSense(pad)
-            syspath = pad.syspath
-            inputs = pad.nodes.inputs
-            hidraw = pad.nodes.hidraw
-        case .switchPro:
-            let pad = try SwitchProPad(phys: phys, uhidPath: uhidPath, bindTimeout: bindTimeout)
-            backing = .switchPro(pad)
-            syspath = pad.syspath
-            inputs = pad.nodes.inputs
-            hidraw = pad.nodes.hidraw
-        default:
-            throw UHIDError(code: .invalidDescription, operation: "create", path: uhidPath, detail: "\(role.rawValue) is not a HID pad")
+            // Bluetooth: the transport SDL2's HIDAPI layer takes (touchpad, motion sensors, lightbar).
+            let pad = try DualSensePad(phys: phys, transport: .bluetooth, uhidPath: uhidPath, bindTimeout: bindTimeout)
+            self.init(.dualSense(pad), role: role, phys: phys)
+        case .switchPro: self.init(.switchPro(try SwitchProPad(phys: phys, uhidPath: uhidPath, bindTimeout: bindTimeout)), role: role, phys: phys)
+        default: throw Self.notAPad(role, uhidPath)
         }
+    }
+
+    /// Takes over the pad for `role` with `phys` from a /dev/uhid descriptor a previous process
+    /// kept (systemd's file-descriptor store), as `DualSensePad.init(adopting:phys:uhidPath:)`
+    /// does. On success the pad owns `fd`; on failure the caller still does.
+    public convenience init(adopting fd: Int32, role: DeviceRole, phys: String, uhidPath: String = "/dev/uhid") throws(UHIDError) {
+        switch role {
+        case .dualsense: self.init(.dualSense(try DualSensePad(adopting: fd, phys: phys, uhidPath: uhidPath)), role: role, phys: phys)
+        case .switchPro: self.init(.switchPro(try SwitchProPad(adopting: fd, phys: phys, uhidPath: uhidPath)), role: role, phys: phys)
+        default: throw Self.notAPad(role, uhidPath)
+        }
+    }
+
+    private init(_ backing: Backing, role: DeviceRole, phys: String) {
+        self.backing = backing
         self.role = role
         self.phys = phys
         profile = .forRole(role)
+        switch backing {
+        case .dualSense(let pad): (syspath, inputs, hidraw) = (pad.syspath, pad.nodes.inputs, pad.nodes.hidraw)
+        case .switchPro(let pad): (syspath, inputs, hidraw) = (pad.syspath, pad.nodes.inputs, pad.nodes.hidraw)
+        }
+    }
+
+    private static func notAPad(_ role: DeviceRole, _ uhidPath: String) -> UHIDError {
+        UHIDError(code: .invalidDescription, operation: "make a HID pad", path: uhidPath, detail: "\(role.rawValue) is not a HID pad")
     }
 
     deinit {
@@ -76,12 +91,13 @@ public final class HIDPad: LeaseDevice {
 
     // MARK: Input
 
+    /// One report per SYN_REPORT in the batch, in order: a press and its release in one batch are
+    /// two reports, as they would be two frames on the pad.
     public func write(_ events: [InputEvent]) throws(UInputError) {
-        var due: PadControls?
-        controls.withLock { controls in
-            for event in events where controls.apply(event) { due = controls }
+        let frames = controls.withLock { controls in
+            events.compactMap { event in controls.apply(event) ? controls : nil }
         }
-        if let due { try send(due) }
+        for frame in frames { try send(frame) }
     }
 
     public func write(_ batch: InputEventBatch) throws(UInputError) {
@@ -217,6 +233,15 @@ public final class HIDPad: LeaseDevice {
     /// `/sys/devices/...` as udev's DEVPATH: without `/sys`.
     private static func devicePath(_ syspath: String) -> String {
         syspath.hasPrefix("/sys/") ? String(syspath.dropFirst(4)) : syspath
+    }
+
+    /// Forgets the uhid descriptor without destroying the pad: an adoption that was refused
+    /// leaves the descriptor to its caller.
+    func releaseOwnership() {
+        switch backing {
+        case .dualSense(let pad): pad.relinquish()
+        case .switchPro(let pad): pad.relinquish()
+        }
     }
 
     public func close() {

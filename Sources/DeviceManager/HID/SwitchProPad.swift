@@ -81,36 +81,65 @@ public final class SwitchProPad: Sendable {
     /// loaded, `.notBound` when the driver refused the pad or did not finish within
     /// `bindTimeout`, and `.invalidDescription` when a bound pad has this `phys` already;
     /// nothing is left behind on failure.
-    public init(phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
+    public convenience init(phys: String, uhidPath: String = "/dev/uhid", bindTimeout: Duration = .seconds(10)) throws(UHIDError) {
         // The same derivation as the DualSense's: one MAC per phys, locally administered.
         let mac = DualSenseReports.macAddress(for: phys)
-        let uniq = SwitchProReports.macText(mac)
         var state = State()
         let (device, syspath) = try UHIDDevice.bound(
-            UHIDDeviceDescription(
-                name: SwitchProReports.name, phys: phys, uniq: uniq, bus: UInt16(0x03),  // BUS_USB
-                vendor: SwitchProReports.vendorID, product: SwitchProReports.productID,
-                version: SwitchProReports.version, reportDescriptor: SwitchProReports.reportDescriptor
-            ),
+            Self.description(phys: phys, mac: mac),
             driver: Self.driver, module: Self.module, uhidPath: uhidPath, timeout: bindTimeout, probed: Self.probed
         ) { request, device throws(UHIDError) in
             try Self.answer(request, device: device, mac: mac, state: &state)
         }
-        var succeeded = false
-        defer { if !succeeded { device.close() } }
+        let nodes: SwitchProNodes
+        do { nodes = try Self.nodes(of: syspath) } catch {
+            device.close()
+            throw error
+        }
+        self.init(device: device, syspath: syspath, nodes: nodes, phys: phys, mac: mac, state: state)
+    }
 
+    /// Takes over the pad with `phys` from a /dev/uhid descriptor a previous process kept
+    /// (systemd's file-descriptor store), as `DualSensePad.init(adopting:phys:uhidPath:)` does.
+    public convenience init(adopting fd: Int32, phys: String, uhidPath: String = "/dev/uhid") throws(UHIDError) {
+        let mac = DualSenseReports.macAddress(for: phys)
+        let (device, syspath, nodes) = try UHIDDevice.adopted(
+            fd, Self.description(phys: phys, mac: mac), driver: Self.driver, uhidPath: uhidPath, probed: Self.probed, found: Self.nodes)
+        var state = State()
+        // What the lights show now; the driver asks for it back (subcommand 0x31).
+        state.playerLights = nodes.playerLEDs.enumerated().reduce(UInt8(0)) { mask, led in
+            let lit = (HIDSysfs.read(led.element + "/brightness") ?? "0").trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+            return lit ? mask | UInt8(1 << led.offset) : mask
+        }
+        self.init(device: device, syspath: syspath, nodes: nodes, phys: phys, mac: mac, state: state)
+    }
+
+    private init(device: UHIDDevice, syspath: String, nodes: SwitchProNodes, phys: String, mac: [UInt8], state: State) {
+        self.device = device
+        self.syspath = syspath
+        self.nodes = nodes
+        self.phys = phys
+        self.mac = mac
+        uniq = SwitchProReports.macText(mac)
+        self.state = Mutex(state)
+    }
+
+    /// What uhid is told of the pad with `phys`.
+    private static func description(phys: String, mac: [UInt8]) -> UHIDDeviceDescription {
+        UHIDDeviceDescription(
+            name: SwitchProReports.name, phys: phys, uniq: SwitchProReports.macText(mac), bus: UInt16(0x03),  // BUS_USB
+            vendor: SwitchProReports.vendorID, product: SwitchProReports.productID,
+            version: SwitchProReports.version, reportDescriptor: SwitchProReports.reportDescriptor
+        )
+    }
+
+    /// What hid-nintendo made for the bound pad at `syspath`.
+    private static func nodes(of syspath: String) throws(UHIDError) -> SwitchProNodes {
         let inputs = try HIDSysfs.padInputs(of: syspath, requiring: [nil, .motion])
         func of(_ part: DevicePart?) -> [DeviceNode] { inputs.filter { $0.part == part }.flatMap(\.nodes) }
-        nodes = SwitchProNodes(
+        return SwitchProNodes(
             gamepad: of(nil), imu: of(.motion), hidraw: try HIDSysfs.hidraw(of: syspath), leds: HIDSysfs.leds(of: syspath),
             inputs: inputs)
-        self.phys = phys
-        self.uniq = uniq
-        self.syspath = syspath
-        self.device = device
-        self.mac = mac
-        self.state = Mutex(state)
-        succeeded = true
     }
 
     deinit {
@@ -162,6 +191,11 @@ public final class SwitchProPad: Sendable {
     /// Removes the pad and every node of it. Safe to call more than once.
     public func close() {
         device.close()
+    }
+
+    /// Forgets the uhid descriptor without destroying the pad (see `UHIDDevice.relinquish()`).
+    func relinquish() {
+        device.relinquish()
     }
 
     // One request: USB commands and subcommands answered as the pad does, outputs decoded into

@@ -38,4 +38,21 @@ extension UHIDDevice {
             throw error
         }
     }
+
+    /// Takes over a device a previous process made and its `driver` bound, from that process's
+    /// kept /dev/uhid descriptor: finds the bound device with the description's phys and what
+    /// the driver made for it (`found`), then owns `fd`. Fails with `.notBound` when no bound
+    /// device has the phys; on any failure the caller still owns `fd`.
+    static func adopted<Found>(
+        _ fd: Int32, _ description: UHIDDeviceDescription, driver: String, uhidPath: String, probed: (String) -> Bool,
+        found: (String) throws(UHIDError) -> Found
+    ) throws(UHIDError) -> (device: UHIDDevice, syspath: String, found: Found) {
+        guard let syspath = HIDSysfs.device(phys: description.phys, settled: probed) else {
+            throw UHIDError(
+                code: .notBound, operation: "find the kept device", path: HIDSysfs.devicesPath,
+                detail: "no device bound by \(driver) has phys \(description.phys)")
+        }
+        let made = try found(syspath)
+        return (try UHIDDevice(adopting: fd, description: description, uhidPath: uhidPath), syspath, made)
+    }
 }

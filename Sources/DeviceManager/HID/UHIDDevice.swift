@@ -126,6 +126,30 @@ public final class UHIDDevice: Sendable {
         succeeded = true
     }
 
+    /// Takes over a device this daemon made before a restart, from a /dev/uhid descriptor that
+    /// outlived the process (systemd's file-descriptor store): the device lives as long as the
+    /// descriptor, so its driver, nodes and their readers carry on. uhid cannot say which device
+    /// a descriptor holds: the caller checks the device it expects is there (its phys).
+    ///
+    /// On success the instance owns `fd`; on failure the caller still does, and should close it.
+    public init(adopting fd: Int32, description: UHIDDeviceDescription, uhidPath: String = "/dev/uhid") throws(UHIDError) {
+        var held = stat()
+        var node = stat()
+        guard fstat(fd, &held) == 0 else { throw UHIDError(operation: "fstat", path: "stored descriptor \(fd)", errno: Glibc.errno) }
+        guard stat(uhidPath, &node) == 0 else { throw UHIDError(operation: "stat", path: uhidPath, errno: Glibc.errno) }
+        guard held.st_mode & S_IFMT == S_IFCHR, held.st_rdev == node.st_rdev else {
+            throw .invalid("stored descriptor \(fd) is not open on \(uhidPath)", path: uhidPath)
+        }
+        // readRequests() must return at once when nothing is pending.
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            throw UHIDError(operation: "fcntl(O_NONBLOCK)", path: uhidPath, errno: Glibc.errno)
+        }
+        deviceDescription = description
+        self.uhidPath = uhidPath
+        state = Mutex(fd)
+    }
+
     deinit {
         close()
     }
@@ -204,6 +228,12 @@ public final class UHIDDevice: Sendable {
             _ = Glibc.close(fd)
             fd = -1
         }
+    }
+
+    /// Gives the descriptor back without destroying the device: for an adoption that turned out
+    /// not to be the caller's device, whose descriptor the caller still owns.
+    func relinquish() {
+        state.withLock { $0 = -1 }
     }
 
     // Runs a C call returning 0 or -errno on the open descriptor, under the lock, so a device

@@ -279,22 +279,27 @@ public final class LeaseManager: Sendable {
     private func adopt(_ lease: Lease, from stored: [DeviceHandle: Int32]) -> [DeviceHandle: any LeaseDevice]? {
         var adopted: [DeviceHandle: any LeaseDevice] = [:]
         for device in lease.devices {
-            // A uhid pad's driver waits on the process that answers it: a new process cannot
-            // take one over from a kept descriptor (yet).
-            guard !device.role.isHIDPad else {
-                logger.warning("lease \(lease.id): its \(device.role.rawValue) is a uhid pad, which a restart cannot keep; releasing the lease")
-                for taken in adopted.values { taken.close() }
-                return nil
-            }
             guard let fd = stored[device.handle] else {
                 logger.warning("lease \(lease.id): no descriptor of its \(device.handle) (\(device.sysname)) was kept across the restart; releasing it")
                 for taken in adopted.values { taken.close() }
                 return nil
             }
             do {
-                adopted[device.handle] = try UInputDevice(
-                    adopting: fd, profile: .forRole(device.role), phys: device.phys, sysname: device.sysname,
-                    uinputPath: configuration.uinputPath)
+                if device.role.isHIDPad {
+                    // uhid cannot say which device a descriptor holds: the pad with the lease's
+                    // phys must be there with the very nodes the lease granted.
+                    let pad = try HIDPad(adopting: fd, role: device.role, phys: device.phys, uhidPath: configuration.uhidPath)
+                    let found = pad.leased(handle: device.handle, plugged: device.plugged).nodes
+                    guard found.map(\.path) == device.nodes.map(\.path), found.map(\.minor) == device.nodes.map(\.minor) else {
+                        pad.releaseOwnership()
+                        throw UHIDError(code: .notBound, operation: "adopt", path: pad.syspath, detail: "its nodes are not the ones the lease recorded")
+                    }
+                    adopted[device.handle] = pad
+                } else {
+                    adopted[device.handle] = try UInputDevice(
+                        adopting: fd, profile: .forRole(device.role), phys: device.phys, sysname: device.sysname,
+                        uinputPath: configuration.uinputPath)
+                }
             } catch {
                 logger.warning("lease \(lease.id): the kept descriptor of its \(device.handle) is \(error); releasing the lease")
                 for taken in adopted.values { taken.close() }

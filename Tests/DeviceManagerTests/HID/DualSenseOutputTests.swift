@@ -62,6 +62,26 @@ import Testing
         #expect(throws: DualSenseReportError.badChecksum(reportID: 0x31)) { try DualSenseOutput.decode(report) }
     }
 
+    /// SDL2's HIDAPI driver writes its Bluetooth effects report with 0x02 after the ID and the
+    /// common part at byte 2, one byte before where the kernel puts it.
+    @Test func sdlsBluetoothLayoutIsReadAsWellAsTheKernels() throws {
+        var report = [UInt8](repeating: 0, count: 78)
+        report[0] = 0x31
+        report[1] = 0x02
+        report[2] = 0x01  // rumble emulation
+        report[3] = 0x04  // lightbar
+        report[4] = 0x40
+        report[5] = 0xC0
+        report[2 + 44] = 16
+        report[2 + 45] = 32
+        report[2 + 46] = 48
+        let crc = PlayStationCRC32.checksum(seed: PlayStationCRC32.outputSeed, report[..<74])
+        for index in 0..<4 { report[74 + index] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index))) }
+        let output = try DualSenseOutput.decode(report)
+        #expect(output.rumble == DualSenseRumble(strong: 0xC0, weak: 0x40))
+        #expect(output.lightbar == DualSenseColor(red: 16, green: 32, blue: 48))
+    }
+
     @Test func malformedReportsAreRefusedNotHalfRead() {
         #expect(throws: DualSenseReportError.empty) { try DualSenseOutput.decode([]) }
         #expect(throws: DualSenseReportError.unknownReportID(0x05)) { try DualSenseOutput.decode([0x05, 1, 2]) }

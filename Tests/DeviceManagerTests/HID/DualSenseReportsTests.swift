@@ -97,4 +97,19 @@ import Testing
     private func le32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
         (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
     }
+
+    /// The Bluetooth input report hid-playstation checks: 0x31, 78 bytes, the USB report's 63
+    /// bytes from byte 2, the sequence in the high nibble, and the CRC of the rest (seed 0xA1).
+    @Test func theBluetoothInputReportWrapsTheUSBOneAndSealsIt() {
+        var input = DualSenseInput()
+        input.buttons = [.cross]
+        let usb = input.report(sequence: 7)
+        let bluetooth = DualSenseReports.bluetoothInputReport(wrapping: usb, sequence: 7)
+        #expect(bluetooth.count == 78 && bluetooth[0] == 0x31 && bluetooth[1] == 0x70)
+        #expect(Array(bluetooth[2..<65]) == Array(usb[1...]))
+        let crc = PlayStationCRC32.checksum(seed: PlayStationCRC32.inputSeed, bluetooth[..<74])
+        let carried = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bluetooth[74 + $1]) << (8 * UInt32($1)) }
+        #expect(carried == crc)
+        #expect(DualSenseTransport.bluetooth.bus == 0x05 && DualSenseTransport.usb.bus == 0x03)
+    }
 }

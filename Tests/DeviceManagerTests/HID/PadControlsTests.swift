@@ -16,6 +16,12 @@ import Testing
         return (controls, reports)
     }
 
+    @Test func aPressAndItsReleaseInOneBatchAreTwoFrames() {
+        var controls = PadControls()
+        let frames = [key(BTN_SOUTH, 1), syn, key(BTN_SOUTH, 0), syn].compactMap { controls.apply($0) ? controls.dualSense : nil }
+        #expect(frames.map(\.buttons) == [[.cross], []])
+    }
+
     @Test func aReportIsDueAtEachSynReportOnly() {
         let (_, reports) = controls([key(BTN_SOUTH, 1), abs(ABS_X, 100), syn, key(BTN_SOUTH, 0), syn, abs(ABS_Y, 5)])
         #expect(reports == 2)

@@ -184,6 +184,48 @@ import Glibc
         #expect(gone, "lease \(id) outlived its container; journal:\n\(InstalledService.journal())")
     }
 
+    /// A session's DualSense and Switch Pro outlive a restart as its uinput devices do: the same
+    /// nodes, a reader on them reads on, the session's events reach them, and the new process
+    /// answers their drivers and hidraw readers (a feature-report request would fail after 5 s).
+    @Test func aSessionsPadsAreKeptAcrossARestart() throws {
+        try InstalledService.ensureRunning()
+        let created = try InstalledService.devicectlJSON(["create", "--devices", "keyboard,dualsense,switch-pro"])
+        let lease = try InstalledService.ShownLease(created)
+        defer { _ = try? InstalledService.run(["devicectl", "release", lease.id], allowingFailure: true) }
+        func devices(_ json: Any) -> [[String: Any]] { ((json as? [String: Any])?["devices"] as? [[String: Any]]) ?? [] }
+        func nodes(_ json: Any) -> [String] { devices(json).flatMap { ($0["nodes"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String } } }
+        func node(_ json: Any, _ role: String, kind: String) -> String? {
+            let device = devices(json).first { $0["role"] as? String == role }
+            let found = (device?["nodes"] as? [[String: Any]] ?? []).first { $0["kind"] as? String == kind && $0["part"] == nil }
+            return found?["path"] as? String
+        }
+        let gamepad = try #require(node(created, "dualsense", kind: "event"))
+        let hidraw = try #require(node(created, "dualsense", kind: "hidraw"))
+        let reader = try EvdevNode(gamepad)
+        let before = InstalledService.mainPID
+        try InstalledService.run(["systemctl", "restart", InstalledService.unit])
+        try InstalledService.waitUntilServing(replacing: before)
+
+        let after = try InstalledService.devicectlJSON(["inspect", lease.id])
+        #expect(try InstalledService.ShownLease(after).state == "active", "\(InstalledService.journal(lines: 60))")
+        #expect(nodes(after) == nodes(created))
+        try InstalledService.run(["devicectl", "inject", lease.id, "dualsense", "--button", "BTN_SOUTH"])
+        var read: [InputEvent] = []
+        while !read.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(BTN_SOUTH), value: 1)) && read.count < 64 {
+            read += try reader.read(count: 1)
+        }
+        #expect(read.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(BTN_SOUTH), value: 1)), "\(read)")
+        // HIDIOCGFEATURE for the calibration report (0x05, 41 bytes), as Steam and SDL ask through hidraw.
+        let ask = """
+            import fcntl, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            buffer = bytearray(41); buffer[0] = 0x05
+            print(fcntl.ioctl(fd, (3 << 30) | (41 << 16) | (ord('H') << 8) | 0x07, buffer, True))
+            """
+        let answered = try InstalledService.run(["python3", "-c", ask, hidraw], allowingFailure: true)
+        #expect(answered.status == 0 && answered.output.trimmingCharacters(in: .whitespacesAndNewlines) == "41", "\(answered.output)")
+    }
+
     /// A kept descriptor that no longer matches its lease's record is closed, never adopted:
     /// the lease is released and the device is gone.
     @Test func aKeptDescriptorThatNoLongerMatchesItsLeaseIsClosedNotAdopted() throws {

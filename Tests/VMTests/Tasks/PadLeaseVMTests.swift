@@ -71,12 +71,10 @@ import Glibc
         #expect(read.contains(InputEvent(type: UInt16(EV_ABS), code: UInt16(ABS_X), value: 255)), "\(read)")
 
         try Data().write(to: URL(filePath: daemon.root + "/" + task.id.rawValue + "/go"))
-        var rumbles: [SessionNotification] = []
+        var heard: [SessionNotification] = []
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline && !FileManager.default.fileExists(atPath: daemon.root + "/" + task.id.rawValue + "/done") {
-            if let notification = try session.nextNotification(timeout: .milliseconds(200)), case .rumble = notification {
-                rumbles.append(notification)
-            }
+            if let notification = try session.nextNotification(timeout: .milliseconds(200)) { heard.append(notification) }
         }
         let directory = daemon.root + "/" + task.id.rawValue
         let sdl = SessionViewVMTests.read(directory + "/sdl.txt")
@@ -84,15 +82,20 @@ import Glibc
         let controllers = sdl.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
+        // SDL's HIDAPI layer takes the DualSense by its hidraw node, its evdev layer the Switch Pro.
         func controller(_ device: LeasedDevice) -> [String: Any]? {
-            let path = device.nodes.first { $0.kind == "event" && $0.part == nil }?.path
-            return controllers.first { $0["path"] as? String == path }
+            controllers.first { entry in HIDLinks.sdlPaths(device).contains { $0 == entry["path"] as? String } }
         }
         // SDL_CONTROLLER_TYPE_PS5 is 7, SDL_CONTROLLER_TYPE_NINTENDO_SWITCH_PRO 5.
-        #expect(controller(dualSense)?["type"] as? Int == 7, "\(sdl)")
+        let ps5 = controller(dualSense)
+        #expect(ps5?["type"] as? Int == 7, "\(sdl)")
+        #expect(ps5?["touchpads"] as? Int == 1 && ps5?["gyro"] as? Bool == true && ps5?["accelerometer"] as? Bool == true, "\(sdl)")
+        #expect(ps5?["led"] as? Bool == true && ps5?["setLED"] as? Int == 0, "\(sdl)")
         #expect(controller(switchPro)?["type"] as? Int == 5, "\(sdl)")
         #expect(controllers.count == 2, "another session's pad is visible: \(sdl)")
-        #expect(rumbles.contains(.rumble(device: dualSenseIndex, strong: 0xC0 * 257, weak: 0x40 * 257, durationMs: 0)), "\(rumbles)")
+        // What the game asked of the pad, at the streaming server's end.
+        #expect(heard.contains(.rumble(device: dualSenseIndex, strong: 0xC0 * 257, weak: 0x40 * 257, durationMs: 0)), "\(heard)")
+        #expect(heard.contains(.lightbar(device: dualSenseIndex, red: 16, green: 32, blue: 48)), "\(heard)")
 
         // evtest inside: exactly the lease's event nodes, the DualSense's motion node an accelerometer.
         let evtest = SessionViewVMTests.read(directory + "/evtest.txt")
@@ -135,7 +138,8 @@ import Glibc
     @Test func fourPadsInOneSessionAreFourPlayersAndOneUnpluggedLeavesTheOthers() async throws {
         let (daemon, client) = try await SessionViewVMTests.startWithContainers()
         defer { Task { await client.shutdown() } }
-        let other = try await client.createLease(CreateLeaseRequest(devices: ["gamepad"]))
+        // Another session's DualSense binds first: hid-playstation would light player 2 on ours.
+        let other = try await client.createLease(CreateLeaseRequest(devices: ["dualsense"]))
         let command = "python3 /scripts/sdl_session.py watch /data/sdl-events 100 > /data/sdl.log 2>&1; sleep 20"
         let task = try await client.runTask(definition: SessionViewVMTests.definition(
             family: "four-pads", root: daemon.root, command: command,
@@ -144,7 +148,6 @@ import Glibc
         let lease = try #require(task.lease.map { LeaseResponse($0) })
         #expect(lease.devices.map(\.handle.description) == ["dualsense", "gamepad", "switch-pro", "dualsense-2"])
         func gamepadNode(_ device: LeasedDevice) -> String? { device.nodes.first { $0.kind == "event" && $0.part == nil }?.path }
-        let nodes = lease.devices.compactMap(gamepadNode)
         // Each by its own link; the second DualSense's is numbered.
         let second = try #require(lease.devices.last)
         #expect(HIDLinks.resolve("/dev/input/by-fractal-id/\(id)/dualsense-2") == gamepadNode(second))
@@ -173,11 +176,13 @@ import Glibc
         try await TaskVMTests.waitFor("SDL to start in the container", daemon: daemon) { lines().first?["event"] as? String == "ready" }
         // SDL inside: exactly the four, as four players (SDL counts from 0), none of the other session's.
         let joysticks = (lines().first?["joysticks"] as? [[String: Any]]) ?? []
-        #expect(Set(joysticks.compactMap { $0["path"] as? String }) == Set(nodes), "\(SessionViewVMTests.read(events))")
+        let listed = joysticks.compactMap { $0["path"] as? String }
+        #expect(listed.count == 4 && lease.devices.allSatisfy { device in HIDLinks.sdlPaths(device).contains { listed.contains($0) } },
+                "\(SessionViewVMTests.read(events))")
         #expect(Set(joysticks.compactMap { $0["player"] as? Int }) == [0, 1, 2, 3], "\(SessionViewVMTests.read(events))")
         #expect(joysticks.allSatisfy { $0["gameController"] as? Bool == true })
-        let otherNode = try #require(other.devices.first.flatMap(gamepadNode))
-        #expect(!joysticks.contains { $0["path"] as? String == otherNode })
+        let otherPaths = try #require(other.devices.first.map(HIDLinks.sdlPaths))
+        #expect(!listed.contains { otherPaths.contains($0) })
 
         // The third (a Switch Pro) unplugged: SDL sees it go, and only it.
         let unplugged = try await client.unplug(id, role: "switch-pro")
@@ -219,7 +224,6 @@ import Glibc
         let lease = try #require(task.lease.map { LeaseResponse($0) })
         let pad = try #require(lease.devices.first { $0.role == .dualsense })
         #expect(!pad.plugged)
-        let gamepad = try #require(pad.nodes.first { $0.kind == "event" && $0.part == nil }).path
         let hidraw = try #require(pad.nodes.first { $0.kind == "hidraw" }).name
         let directory = daemon.root + "/" + id
         func lines() -> [[String: Any]] {
@@ -234,7 +238,7 @@ import Glibc
 
         _ = try await client.plug(id, role: "dualsense")
         try await TaskVMTests.waitFor("SDL to see the DualSense connect", daemon: daemon) {
-            lines().contains { $0["event"] as? String == "added" && $0["path"] as? String == gamepad }
+            lines().contains { line in line["event"] as? String == "added" && HIDLinks.sdlPaths(pad).contains { $0 == line["path"] as? String } }
         }
         try await TaskVMTests.waitFor("the DualSense's hidraw node in the container's /dev", daemon: daemon) { inDev() }
 
@@ -293,6 +297,12 @@ enum HIDLinks {
         guard let device = resolve("/sys/class/hidraw/\(hidraw)/device") else { return nil }
         let leds = (try? FileManager.default.contentsOfDirectory(atPath: device + "/leds")) ?? []
         return leds.first { $0.hasSuffix(":rgb:indicator") }.map { device + "/leds/" + $0 }
+    }
+
+    /// The paths SDL2 may list a pad at: its gamepad's event node (SDL's evdev layer) or its
+    /// hidraw node (its HIDAPI layer, which takes a Bluetooth DualSense).
+    static func sdlPaths(_ device: LeasedDevice) -> [String] {
+        device.nodes.filter { ($0.kind == "event" && $0.part == nil) || $0.kind == "hidraw" }.map(\.path)
     }
 
     /// HID devices whose HID_PHYS contains `text`.
