@@ -277,7 +277,8 @@ final class DualSenseHeartbeat: Sendable {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
             while true {
-                Thread.sleep(forTimeInterval: Double(Self.interval.components.attoseconds) / 1e18)
+                let (seconds, attoseconds) = Self.interval.components
+                Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
                 let alive = pads.withLock { $0.values.compactMap(\.pad) }
                 // A pad closed meanwhile refuses the write: nothing to do about it here.
                 for pad in alive { try? pad.beat(after: Self.interval) }
