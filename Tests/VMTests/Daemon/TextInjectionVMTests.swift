@@ -68,15 +68,8 @@ import Testing
     /// same `KeyboardLayout`, and a reader with the keymap decodes exactly the text; text with a
     /// character its layout lacks, or a layout that does not compile, is an ERROR and writes nothing.
     @Test func textOnTheSessionSocketTypesGermanAndRefusesWhatTheLayoutCannotType() async throws {
-        try requireVM()
-        let daemon = try DaemonProcess()
-        let api = daemon.client()
+        let (daemon, api, node, client) = try await Self.keyboardSession()
         defer { Task { await api.shutdown() } }
-        let lease = try await api.createLease(CreateLeaseRequest(devices: ["keyboard"]))
-        let keyboard = try #require(lease.devices.first { $0.role == .keyboard })
-        let node = try EvdevNode(try #require(keyboard.nodes.first { $0.kind == "event" }).path)
-        let client = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
-        _ = try client.hello()
         let de = try KeyboardLayoutName(layout: "de")
 
         // What a compile costs here, in this process with the daemon's code (the daemon compiles
@@ -113,15 +106,8 @@ import Testing
     /// that reads as it comes, with nothing dropped: the daemon types it in paced batches, and
     /// a PING sent after it is answered once it is all typed.
     @Test func aLongTextOnTheSessionSocketReachesAReaderWithNothingDropped() async throws {
-        try requireVM()
-        let daemon = try DaemonProcess()
-        let api = daemon.client()
+        let (daemon, api, node, client) = try await Self.keyboardSession()
         defer { Task { await api.shutdown() } }
-        let lease = try await api.createLease(CreateLeaseRequest(devices: ["keyboard"]))
-        let keyboard = try #require(lease.devices.first { $0.role == .keyboard })
-        let node = try EvdevNode(try #require(keyboard.nodes.first { $0.kind == "event" }).path)
-        let client = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
-        _ = try client.hello()
         let de = try KeyboardLayoutName(layout: "de")
         let text = String(repeating: "Grüße aus Köln: 5 € für @fractal!\n", count: 6)
         let count = try KeyboardLayout(de).events(typing: text).count
@@ -135,6 +121,19 @@ import Testing
         #expect(reader.text == text)
         #expect(pendingEvents(node) == 0)
         daemon.stop()
+    }
+
+    /// A daemon, a lease with a keyboard, its event node and a session client that said HELLO.
+    private static func keyboardSession() async throws -> (DaemonProcess, FractalClient, EvdevNode, SessionClient) {
+        try requireVM()
+        let daemon = try DaemonProcess()
+        let api = daemon.client()
+        let lease = try await api.createLease(CreateLeaseRequest(devices: ["keyboard"]))
+        let keyboard = try #require(lease.devices.first { $0.role == .keyboard })
+        let node = try EvdevNode(try #require(keyboard.nodes.first { $0.kind == "event" }).path)
+        let client = try SessionClient(connectingTo: try #require(lease.session?.socketPath))
+        _ = try client.hello()
+        return (daemon, api, node, client)
     }
 
     /// Events waiting on the node now (it is opened non-blocking).
