@@ -251,6 +251,79 @@ import Glibc
         daemon.stop()
     }
 
+    /// A session holds its DualSense's hidraw node read-write, so it can write any output report
+    /// and ask for or set any feature report. All of that reaches only its own pad's uhid
+    /// descriptor, where the daemon drops what is not the pad's and answers or refuses every
+    /// request at once: the daemon keeps serving this session and every other. (The flood runs
+    /// on the host, on the very node a container gets, with the same rights.)
+    @Test func aHostileHidrawWriterReachesOnlyItsOwnPadAndStallsNothing() async throws {
+        try requireVM()
+        try installUdevRules()
+        let daemon = try DaemonProcess()
+        let api = daemon.client()
+        defer { Task { await api.shutdown() } }
+        let hostile = try await api.createLease(CreateLeaseRequest(devices: ["dualsense"]))
+        let victim = try await api.createLease(CreateLeaseRequest(devices: ["dualsense"]))
+        func node(_ lease: LeaseResponse, _ kind: String) throws -> LeasedNode {
+            try #require(lease.devices.first?.nodes.first { $0.kind == kind && $0.part == nil })
+        }
+        let hostileSession = try SessionClient(connectingTo: try #require(hostile.session?.socketPath))
+        defer { hostileSession.close() }
+        _ = try hostileSession.hello()
+        let victimSession = try SessionClient(connectingTo: try #require(victim.session?.socketPath))
+        defer { victimSession.close() }
+        _ = try victimSession.hello()
+
+        // 3,000 output reports of any size and bytes (some 0x31 and 0x02 with bad checksums),
+        // then 300 feature reports set and 300 asked for, of every report ID. Each request that
+        // waited for an answer the daemon never gave would take the kernel's 5 s.
+        let flood = """
+            import fcntl, os, random, sys
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            random.seed(13)
+            written = refused = answered = 0
+            for i in range(3000):
+                size = random.randint(1, 200)
+                data = bytes([random.choice([0x31, 0x02, random.randint(0, 255)])]) + os.urandom(size - 1)
+                try:
+                    os.write(fd, data); written += 1
+                except OSError:
+                    refused += 1
+            for i in range(600):
+                size = random.randint(2, 64)
+                buffer = bytearray(os.urandom(size)); buffer[0] = random.randint(0, 255)
+                request = (3 << 30) | (size << 16) | (ord('H') << 8) | (0x06 if i % 2 == 0 else 0x07)
+                try:
+                    fcntl.ioctl(fd, request, buffer, True); answered += 1
+                except OSError:
+                    refused += 1
+            print(written, answered, refused)
+            """
+        let (status, output) = try runTool(["/usr/bin/python3", "-c", flood, try node(hostile, "hidraw").path], timeout: .seconds(240))
+        #expect(status == 0, "\(output)")
+        print("hostile hidraw writer: written, answered, refused: \(output)")
+
+        // Both sessions are served, and the other session's pad takes its events as before.
+        try hostileSession.ping()
+        try victimSession.ping()
+        let reader = try EvdevNode(try node(victim, "event").path)
+        try victimSession.send([
+            SessionEvent(type: UInt16(EV_KEY), code: UInt16(BTN_NORTH), value: 1),
+            SessionEvent(type: UInt16(EV_SYN), code: UInt16(SYN_REPORT), value: 0),
+        ], toDevice: 0)
+        var read: [InputEvent] = []
+        while read.last?.type != UInt16(EV_SYN) { read += try reader.read(count: 1) }
+        #expect(read.contains(InputEvent(type: UInt16(EV_KEY), code: UInt16(BTN_NORTH), value: 1)), "\(read)")
+        // Nothing the flood wrote became a notification of the other session.
+        while let notification = try victimSession.nextNotification(timeout: .milliseconds(300)) {
+            Issue.record("the other session heard \(notification)")
+        }
+        #expect(try await api.leases().count == 2)
+        _ = try await api.releaseLease(hostile.id.rawValue, keepDirectories: false)
+        _ = try await api.releaseLease(victim.id.rawValue, keepDirectories: false)
+        daemon.stop()
+    }
+
     @Test func aPadsDescriptorIsNeverHandedOffAndAMissingDriverFailsTheLeaseNamingIt() async throws {
         let (daemon, client) = try await SessionViewVMTests.startWithContainers()
         defer { Task { await client.shutdown() } }
