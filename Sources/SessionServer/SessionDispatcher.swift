@@ -19,6 +19,11 @@ final class SessionDispatcher {
     /// Where an EVENTS frame's events go from the receive buffer: the kernel's layout, filtered
     /// in place, written as it is. TEXT's batches go the same way.
     let batch = InputEventBatch(capacity: SessionWire.maximumEventsPerFrame)
+    /// Whose filtered events wait in `batch`: consecutive EVENTS frames of one read for one
+    /// device gather there and go to the kernel in one write(2) (`flushPending`), which the loop
+    /// does before anything else is handled and at the end of every read, so a frame never
+    /// waits for the next read, nor a reply for the write of the frames sent before it.
+    private var pending: (connection: SessionConnection, entry: LeaseEntry, device: Int)?
     /// The layouts TEXT frames named, compiled (`SessionText.swift`).
     let layouts = KeyboardLayoutCache()
     /// The loop that owns this, for what comes back from another thread (a compiled layout)
@@ -48,9 +53,16 @@ final class SessionDispatcher {
                 fatal(connection, error.code, error.description, entry: entry)
                 return false
             }
-            batch.load(wire: UnsafeRawBufferPointer(rebasing: payload[SessionWire.eventsHeaderSize...]), count: events.count)
-            return inject(device: Int(events.device), from: connection, entry: entry) != .closed
+            let device = Int(events.device)
+            if let waiting = pending, waiting.connection !== connection || waiting.device != device || batch.count + Int(events.count) > batch.capacity {
+                guard flushPending() else { return false }
+            }
+            let start = batch.count
+            batch.append(wire: UnsafeRawBufferPointer(rebasing: payload[SessionWire.eventsHeaderSize...]), count: Int(events.count))
+            return filter(device: device, from: start, connection: connection, entry: entry) != .closed
         }
+        // Whatever else comes (a PING, TEXT, GET_FDS) comes after the events sent before it.
+        guard flushPending() else { return false }
         let message: SessionMessage
         do {
             message = try SessionMessage(SessionFrame(type: header.type, payload: [UInt8](payload)))
@@ -98,16 +110,28 @@ final class SessionDispatcher {
         case closed
     }
 
-    /// Filters the batch in place and writes what is left to the device at `index`.
+    /// Filters the batch in place and writes what is left to the device at `index` (TEXT's
+    /// batches, which are paced and so never gather).
     func inject(device index: Int, from connection: SessionConnection, entry: LeaseEntry) -> Injection {
-        registry.statistics.eventsReceived += batch.count
+        assert(pending == nil, "a TEXT batch while EVENTS wait unwritten")
+        let filtered = filter(device: index, from: 0, connection: connection, entry: entry)
+        guard filtered == .delivered else { return filtered }
+        return writePending()
+    }
+
+    /// Filters the events in the batch from `start` on (one frame's, for the device at `index`)
+    /// in place and leaves what passes waiting there for `flushPending`; reports what was dropped.
+    private func filter(device index: Int, from start: Int, connection: SessionConnection, entry: LeaseEntry) -> Injection {
+        registry.statistics.eventsReceived += batch.count - start
         // Before the filter, whose held-key state moves as if its events were written.
         if entry.lease.devices.indices.contains(index), !entry.lease.devices[index].plugged {
+            batch.removeLast(from: start)
             return report(.deviceRefused, "device \(index) (\(entry.lease.devices[index].role.rawValue)) is an unplugged hot-plug slot", to: connection, entry: entry) ? .refused : .closed
         }
         let before = connection.filter.modifiers
-        let verdict = connection.filter.filter(batch, device: index, elsewhere: entry.elsewhere(than: before))
+        let verdict = connection.filter.filter(batch, device: index, elsewhere: entry.elsewhere(than: before), from: start)
         entry.track(before, connection.filter.modifiers)
+        if batch.count > 0 { pending = (connection, entry, index) }
         // Most batches drop nothing: the counts are only added up when something was dropped.
         if verdict.firstDropped != nil || verdict.refused != nil { registry.statistics.drops.add(verdict.drops) }
         if let refused = verdict.refused {
@@ -116,19 +140,29 @@ final class SessionDispatcher {
             }
             return report(.deviceRefused, "policy \(entry.lease.policy.rawValue) refuses events to device \(index) (\(entry.lease.devices[index].role.rawValue))", to: connection, entry: entry) ? .refused : .closed
         }
-        if batch.count > 0 {
-            do {
-                try entry.lease.devices[index].device.write(batch)
-                registry.statistics.eventsWritten += batch.count
-                registry.statistics.batchesWritten += 1
-            } catch {
-                // A device closed under the batch (released, unplugged): dropped, never written elsewhere.
-                return report(.writeFailed, "\(error)", to: connection, entry: entry) ? .refused : .closed
-            }
-        }
         if verdict.firstDropped != nil, let reason = verdict.drops.main {
             let code: SessionErrorCode = reason == .capability ? .capabilityRefused : .filtered
             return report(code, "dropped \(verdict.drops.total) event(s) for device \(index): \(reason.rawValue)\(verdict.firstDropped.map { " (first: \($0))" } ?? "")", to: connection, entry: entry) ? .delivered : .closed
+        }
+        return .delivered
+    }
+
+    /// Writes the events waiting in the batch with one write(2); false when their connection had
+    /// to be closed. A device closed under them (released, unplugged) takes none: dropped with an
+    /// ERROR, never written elsewhere.
+    @discardableResult
+    func flushPending() -> Bool { writePending() != .closed }
+
+    private func writePending() -> Injection {
+        guard let (connection, entry, index) = pending else { return .delivered }
+        pending = nil
+        defer { batch.removeAll() }
+        do {
+            try entry.lease.devices[index].device.write(batch)
+            registry.statistics.eventsWritten += batch.count
+            registry.statistics.batchesWritten += 1
+        } catch {
+            return report(.writeFailed, "\(error)", to: connection, entry: entry) ? .refused : .closed
         }
         return .delivered
     }
@@ -237,8 +271,16 @@ final class SessionDispatcher {
         disconnect(connection, reason: "\(code): \(text)", entry: entry)
     }
 
-    /// Releases the keys the connection holds, then closes it.
+    /// Releases the keys the connection holds, then closes it; its events still waiting are
+    /// written first, as the keys held were counted with them.
     func disconnect(_ connection: SessionConnection, reason: String, entry: LeaseEntry) {
+        if let waiting = pending, waiting.connection === connection {
+            pending = nil
+            do { try entry.lease.devices[waiting.device].device.write(batch) } catch {
+                logger.debug("session \(entry.lease.id): the last events of a closed connection on device \(waiting.device): \(error)")
+            }
+            batch.removeAll()
+        }
         entry.track(connection.filter.modifiers, .none)
         for (index, events) in connection.filter.releaseAll() {
             do {

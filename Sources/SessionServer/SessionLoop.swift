@@ -346,6 +346,8 @@ final class SessionLoop: @unchecked Sendable {
             guard dispatcher.handle(header, frame, from: connection, entry: entry) else { return nil }
             offset += header.frameSize
         }
+        // The events of the read's last frames, gathered for one write(2).
+        guard dispatcher.flushPending() else { return nil }
         return offset
     }
 

@@ -38,15 +38,22 @@ public final class InputEventBatch {
     /// Replaces the contents with `count` events in the session wire's layout (8 bytes each:
     /// u16 type, u16 code, s32 value, little-endian), starting at `wire`'s first byte.
     public func load(wire: UnsafeRawBufferPointer, count: Int) {
-        precondition(count <= capacity && wire.count >= count * 8)
-        for index in 0..<count {
+        self.count = 0
+        append(wire: wire, count: count)
+    }
+
+    /// Adds `count` events in the session wire's layout after those in the batch: consecutive
+    /// frames for one device gather here and go to the kernel in one write(2).
+    public func append(wire: UnsafeRawBufferPointer, count added: Int) {
+        precondition(count + added <= capacity && wire.count >= added * 8)
+        for index in 0..<added {
             let from = index * 8
-            let to = storage + index * Self.stride
+            let to = storage + (count + index) * Self.stride
             to.storeBytes(of: UInt16(littleEndian: wire.loadUnaligned(fromByteOffset: from, as: UInt16.self)), toByteOffset: Self.typeOffset, as: UInt16.self)
             to.storeBytes(of: UInt16(littleEndian: wire.loadUnaligned(fromByteOffset: from + 2, as: UInt16.self)), toByteOffset: Self.codeOffset, as: UInt16.self)
             to.storeBytes(of: Int32(littleEndian: wire.loadUnaligned(fromByteOffset: from + 4, as: Int32.self)), toByteOffset: Self.valueOffset, as: Int32.self)
         }
-        self.count = count
+        count += added
     }
 
     /// Adds an event at the end.
@@ -57,6 +64,12 @@ public final class InputEventBatch {
     }
 
     public func removeAll() { count = 0 }
+
+    /// Drops the events from `start` on, keeping those before it.
+    public func removeLast(from start: Int) {
+        precondition(start >= 0 && start <= count)
+        count = start
+    }
 
     public subscript(index: Int) -> InputEvent {
         get {
@@ -76,11 +89,12 @@ public final class InputEventBatch {
         }
     }
 
-    /// Keeps only the events `keep` says yes to, in order, moving them down in place.
-    /// `keep` sees each event once, in order.
-    public func retain(where keep: (InputEvent) -> Bool) {
-        var kept = 0
-        for index in 0..<count {
+    /// Keeps only the events from `start` on that `keep` says yes to, in order, moving them
+    /// down in place; those before `start` stay as they are. `keep` sees each event once, in order.
+    public func retain(from start: Int = 0, where keep: (InputEvent) -> Bool) {
+        precondition(start >= 0 && start <= count)
+        var kept = start
+        for index in start..<count {
             let event = self[index]
             guard keep(event) else { continue }
             if kept != index { self[kept] = event }

@@ -186,16 +186,17 @@ public struct InputFilter: Sendable {
 
     /// Filters one batch for the device at `index` in place, leaving in it the events to write;
     /// `elsewhere` is what other connections (of any lease) hold. The held-key state moves as
-    /// if every event left was written.
-    public mutating func filter(_ batch: InputEventBatch, device index: Int, elsewhere: Modifiers = .none) -> Verdict {
+    /// if every event left was written. Only the events from `start` on are filtered (those
+    /// before it were filtered when they came): the frame just appended to what waits.
+    public mutating func filter(_ batch: InputEventBatch, device index: Int, elsewhere: Modifiers = .none, from start: Int = 0) -> Verdict {
         var verdict = Verdict()
         if let refused = refusal(ofDevice: index) {
             verdict.refused = refused
-            verdict.drops[refused] = batch.count
-            batch.removeAll()
+            verdict.drops[refused] = batch.count - start
+            batch.removeLast(from: start)
             return verdict
         }
-        batch.retain { event in
+        batch.retain(from: start) { event in
             guard let reason = dropReason(event, device: index, elsewhere: elsewhere) else { return true }
             verdict.drops[reason] += 1
             if verdict.firstDropped == nil { verdict.firstDropped = event }
