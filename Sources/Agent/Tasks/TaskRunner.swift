@@ -37,6 +37,7 @@ public final class TaskRunner: Sendable {
     /// `owner` is the caller as the kernel reported it, recorded with the task's lease.
     public func run(definition json: Data, id requestedID: FractalID? = nil, owner: LeaseOwner? = nil) async throws(TaskError) -> TaskRecord {
         await waitUntilRecovered()
+        var steps = StepTimes()
         let id = requestedID ?? FractalID.random()
         // Checked once, before anything is made: a refused definition leaves nothing behind.
         let plan: TaskPlan
@@ -52,6 +53,7 @@ public final class TaskRunner: Sendable {
         } catch {
             throw .docker(error)
         }
+        steps.mark("plan, Docker and images")
 
         let request = LeaseRequest(
             id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: owner, note: "task:\(plan.family)",
@@ -68,6 +70,7 @@ public final class TaskRunner: Sendable {
             throw .lease(error)
         }
         let staged = progress.lease
+        steps.mark("the lease's devices")
 
         var created: [TaskRecord.Container] = []
         do throws(TaskError) {
@@ -94,6 +97,7 @@ public final class TaskRunner: Sendable {
             await leases.abandon(progress)
             throw error
         }
+        steps.mark("Docker's create")
 
         do throws(TaskError) {
             let lease: Lease
@@ -103,6 +107,7 @@ public final class TaskRunner: Sendable {
                 // The lease undid itself.
                 throw TaskError.lease(error)
             }
+            steps.mark("the rest of the lease (udev)")
             let record = TaskRecord(id: id, family: plan.family, containers: created, startedAt: Date(), lease: lease)
             // Known before the first start, so a container that ends at once still ends its task.
             tasks.withLock { $0[id] = record }
@@ -112,7 +117,10 @@ public final class TaskRunner: Sendable {
                 tasks.withLock { _ = $0.removeValue(forKey: id) }
                 throw TaskError.docker(error)
             }
+            steps.mark("Docker's start")
             await attachViews(of: id, containers: created)
+            steps.mark("hot-plug attach")
+            logger.debug("task \(id) started: \(steps.account)")
             logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
             return record
         } catch {

@@ -509,8 +509,11 @@ public final class LeaseManager: Sendable {
         var lease: Lease
         var devices: [DeviceHandle: any LeaseDevice] = [:]
         var made: MadeDevices?
+        /// Where the time of making it went, for the debug log.
+        var steps = StepTimes()
 
         init(lease: Lease) { self.lease = lease }
+
     }
 
     /// Records a reserved lease and makes its session, directories and devices, without waiting
@@ -525,6 +528,7 @@ public final class LeaseManager: Sendable {
             unreserve(id)
             throw error
         }
+        stage.steps.mark("recorded")
         do throws(LeaseError) {
             stage.lease.session = try makeSession(for: id)
             for request in request.directories {
@@ -535,11 +539,13 @@ public final class LeaseManager: Sendable {
                 }
                 try store.update(stage.lease)
             }
+            stage.steps.mark("directories")
             let handles = DeviceHandle.assign(request.devices + request.hotplug)
             let plugged = request.devices.map { _ in true } + request.hotplug.map { _ in false }
             let made = try createDevices(Array(zip(handles, plugged)), id: id) { stage.devices[$0] = $1 }
             stage.made = made
             stage.lease.devices = made.leased
+            stage.steps.mark("devices")
         } catch {
             undo(stage)
             throw error
@@ -557,9 +563,11 @@ public final class LeaseManager: Sendable {
                 stage.lease.devices = settled.devices
                 stage.lease.udev = settled.udev
             }
+            stage.steps.mark("udev")
             try writeCDISpec(stage.lease)
             stage.lease.state = .active
             try store.update(stage.lease)
+            stage.steps.mark("spec and record")
         } catch {
             undo(stage)
             throw error
@@ -571,6 +579,8 @@ public final class LeaseManager: Sendable {
             state.live[id] = LiveLease(lease: created, devices: stage.devices)
         }
         notify(.created(created))
+        stage.steps.mark("session socket and udev view")
+        logger.debug("lease \(id) active: \(stage.steps.account)")
         return created
     }
 
