@@ -58,11 +58,13 @@ public final class TaskRunner: Sendable {
         let request = LeaseRequest(
             id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: owner, note: "task:\(plan.family)",
             policy: plan.policy, hotplug: plan.hotplugRoles)
-        // The containers are created while udevd works on the lease's devices: their nodes'
-        // paths and numbers are final as soon as the kernel made them. Docker's create reads no
-        // node; its start does (mode and owner, for the container's own /dev), so every start
-        // waits for the lease to finish: udevd done, the session socket and the udev view in
-        // place. A container's first process sees all of it.
+        // Docker creates and starts the containers while udevd works on the lease's devices:
+        // their nodes' paths and numbers are final as soon as the kernel made them, and Docker's
+        // start takes far longer than udevd. What a container's first process could find
+        // missing if udevd is the slower (docs/SECURITY.md, "A task's start"): the nodes' mode
+        // and owner (Docker copies the host node's at start), the udev records, the session
+        // socket. The view fixes the nodes and announces each device added once its records
+        // exist, as a hot-plug (`SessionViews.attach`); the socket appears when the lease is active.
         let progress: LeaseManager.LeaseInProgress
         do {
             progress = try await leases.beginInTurn(request)
@@ -99,35 +101,50 @@ public final class TaskRunner: Sendable {
         }
         steps.mark("Docker's create")
 
+        let stagedRecord = TaskRecord(id: id, family: plan.family, containers: created, startedAt: Date(), lease: staged)
+        // Known before the first start, so a container that ends at once still ends its task.
+        tasks.withLock { $0[id] = stagedRecord }
         do throws(TaskError) {
-            let lease: Lease
-            do {
-                lease = try await leases.finish(progress)
-            } catch {
-                // The lease undid itself.
-                throw TaskError.lease(error)
-            }
-            steps.mark("the rest of the lease (udev)")
-            let record = TaskRecord(id: id, family: plan.family, containers: created, startedAt: Date(), lease: lease)
-            // Known before the first start, so a container that ends at once still ends its task.
-            tasks.withLock { $0[id] = record }
             do {
                 for container in created { try await docker.startContainer(container.id) }
             } catch {
-                tasks.withLock { _ = $0.removeValue(forKey: id) }
                 throw TaskError.docker(error)
             }
             steps.mark("Docker's start")
             await attachViews(of: id, containers: created)
             steps.mark("hot-plug attach")
-            logger.debug("task \(id) started: \(steps.account)")
-            logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
-            return record
         } catch {
+            tasks.withLock { _ = $0.removeValue(forKey: id) }
             for container in created { try? await docker.removeContainer(container.id, force: true) }
-            _ = try? await runBlocking { try self.leases.release(id) }
+            await leases.abandon(progress)
             throw error
         }
+        let lease: Lease
+        do {
+            lease = try await leases.finish(progress)
+        } catch {
+            // The lease undid itself; its containers must not run on without their devices.
+            tasks.withLock { _ = $0.removeValue(forKey: id) }
+            views?.detach(id)
+            for container in created { try? await docker.removeContainer(container.id, force: true) }
+            throw .lease(error)
+        }
+        steps.mark("the rest of the lease (udev)")
+        var record = stagedRecord
+        record.lease = lease
+        let running = tasks.withLock { tasks in
+            guard tasks[id] != nil else { return false }
+            tasks[id] = record
+            return true
+        }
+        if !running {
+            // A container ended before the lease was done, and its task with it; the lease was
+            // still being made then, so it is released here.
+            _ = try? await runBlocking { try self.leases.release(id) }
+        }
+        logger.debug("task \(id) started: \(steps.account)")
+        logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
+        return record
     }
 
     /// Lets the session view reach the started containers, for hot-plug. A container whose
@@ -202,7 +219,12 @@ public final class TaskRunner: Sendable {
         do {
             _ = try await runBlocking { try self.leases.release(record.id) }
         } catch let error as LeaseError {
-            if case .notFound = error {} else { logger.error("task \(record.id): releasing its lease: \(error)") }
+            switch error {
+            case .notFound: break
+            // Still being made: the task's start (`run`) releases it when it is done.
+            case .busy: logger.debug("task \(record.id): its lease is still being made; released once it is")
+            default: logger.error("task \(record.id): releasing its lease: \(error)")
+            }
         } catch {
             logger.error("task \(record.id): releasing its lease: \(error)")
         }

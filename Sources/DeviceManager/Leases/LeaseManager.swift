@@ -340,7 +340,8 @@ public final class LeaseManager: Sendable {
         return []
     }
 
-    /// Makes `<session root>/<id>/{socket,udev}`, readable by the container's users.
+    /// Makes `<session root>/<id>/{socket,udev}`, readable by the container's users, and the udev
+    /// view's control socket.
     private func makeSession(for id: FractalID) throws(LeaseError) -> SessionPaths? {
         guard let root = configuration.sessionRoot else { return nil }
         let paths = SessionPaths(root: root, id: id)
@@ -350,6 +351,10 @@ public final class LeaseManager: Sendable {
             }
             // mkdir's mode is cut by the umask.
             chmod(path, 0o755)
+        }
+        let made = SessionViews.makeControlSocket(in: paths.udevDirectory)
+        guard made == 0 else {
+            throw .store(operation: "create the udev view's control socket", path: paths.udevDirectory + "/control", message: String(cString: strerror(-made)))
         }
         return paths
     }
@@ -638,6 +643,7 @@ public final class LeaseManager: Sendable {
     ) throws(LeaseError) -> MadeDevices {
         let lineup = lineup ?? handles.map(\.0)
         let watcher = UdevWatcher.isRunning ? try UdevWatcher() : nil
+        let permissions = watcher != nil ? UdevRules.installedNodePermissions() : nil
         var made: [any LeaseDevice] = []
         var leased: [LeasedDevice] = []
         for (handle, plugged) in handles {
@@ -650,7 +656,14 @@ public final class LeaseManager: Sendable {
                     : try UInputDevice(profile: .forRole(handle.role), phys: phys, uinputPath: configuration.uinputPath)
                 created(handle, device)
                 made.append(device)
-                leased.append(device.leased(handle: handle, plugged: plugged))
+                let nodes = device.leased(handle: handle, plugged: plugged)
+                leased.append(nodes)
+                // What udevd will give them, now: a container started before udevd is done gets it from Docker.
+                if let permissions {
+                    for node in nodes.nodes where chown(node.path, uid_t.max, permissions.group) != 0 || chmod(node.path, permissions.mode) != 0 {
+                        logger.debug("lease \(id): giving \(node.path) the rules' group and mode: \(String(cString: strerror(errno)))")
+                    }
+                }
                 if let pad = device as? HIDPad, let player = Lease.player(of: handle, among: lineup) {
                     do { try pad.showPlayer(player) } catch {
                         logger.warning("lease \(id): lighting the \(handle)'s player LEDs for player \(player): \(error)")

@@ -49,4 +49,47 @@ public enum UdevRules {
         }
         return path
     }
+
+    /// Where udevd looks for rules, the first overriding the later ones of the same name.
+    public static let searchDirectories = ["/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d"]
+
+    /// The group and mode the installed rules give a lease's nodes, read from the file udevd
+    /// uses (the first of `searchDirectories` that has it). The daemon gives the nodes the same
+    /// at once, before udevd gets to them, so that a container started meanwhile gets them from
+    /// Docker (which copies the host node's at start); udevd then sets what is already there.
+    /// Nil when no rules are installed or their line is not ours.
+    public struct NodePermissions: Equatable, Sendable {
+        public var group: gid_t
+        public var mode: mode_t
+    }
+
+    public static func installedNodePermissions(searching directories: [String] = searchDirectories) -> NodePermissions? {
+        guard let text = directories.lazy.compactMap({ try? String(contentsOfFile: $0 + "/" + fileName, encoding: .utf8) }).first else { return nil }
+        return nodePermissions(in: text)
+    }
+
+    /// The permissions of the rules' node line: `KERNEL=="event*|...", GROUP="name", MODE="0660"`.
+    package static func nodePermissions(in rules: String) -> NodePermissions? {
+        for line in rules.split(separator: "\n") where line.hasPrefix("KERNEL==\"event*") && line.contains("GROUP=") {
+            guard let group = value(of: "GROUP", in: line), let modeText = value(of: "MODE", in: line),
+                  let mode = mode_t(modeText, radix: 8), let gid = groupID(group) else { return nil }
+            return NodePermissions(group: gid, mode: mode)
+        }
+        return nil
+    }
+
+    private static func value(of key: String, in line: Substring) -> String? {
+        guard let start = line.range(of: key + "=\"") else { return nil }
+        let rest = line[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+
+    private static func groupID(_ name: String) -> gid_t? {
+        var group = Glibc.group()
+        var found: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getgrnam_r(name, &group, &buffer, buffer.count, &found) == 0, found != nil else { return nil }
+        return group.gr_gid
+    }
 }

@@ -34,6 +34,9 @@ public final class SessionViews: Sendable {
     private struct Shown {
         var device: LeasedDevice
         var announcements: [UdevAnnouncement]
+        /// When its records were written (CLOCK_BOOTTIME, ns): a container attached later whose
+        /// process is older may have looked before, and is told of the device then (`attach`).
+        var recordedAt: UInt64
     }
 
     private struct State {
@@ -44,6 +47,9 @@ public final class SessionViews: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Held across a whole change of a view or an attachment (the I/O included), so that a
+    /// container attached while its lease's records are written gets every device exactly once.
+    private let changes = Mutex(())
     private let logger: Logger
     /// The host's udev database, where the records are copied from.
     private let hostDatabase: String
@@ -89,7 +95,44 @@ public final class SessionViews: Sendable {
             close(root)
             throw .system(operation: "open a uevent socket in the network namespace of", path: namespacePath, errno: -socket)
         }
-        state.withLock { $0.attachments[id, default: []].append(Attachment(pid: pid, root: root, ueventSocket: socket)) }
+        let attachment = Attachment(pid: pid, root: root, ueventSocket: socket)
+        let startedAt = Self.startTime(of: pid)
+        changes.withLock { _ in
+            let shown = state.withLock { state in
+                state.attachments[id, default: []].append(attachment)
+                return state.shown[id] ?? []
+            }
+            // A container may start before udevd is done with its lease (a task's start does not
+            // wait): the nodes Docker made then have the host's mode of that moment (devtmpfs's
+            // 0600 root), and a process that looked before the records were written saw none.
+            // So the nodes take the host's mode and owner now, and a container whose process is
+            // older than a device's records hears it added, as a hot-plug.
+            for device in shown {
+                for node in device.device.nodes { makeNode(node, in: attachment, create: false) }
+                if startedAt.map({ $0 <= device.recordedAt + Self.startTimeResolution }) ?? true {
+                    announce(device.announcements, action: .add, to: attachment)
+                }
+            }
+        }
+    }
+
+    /// When process `pid` started (CLOCK_BOOTTIME, ns, in clock ticks: /proc/PID/stat's 22nd field).
+    static func startTime(of pid: Int32) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command's closing parenthesis start at the 3rd (state).
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = UInt64(fields[19]) else { return nil }
+        return ticks * (1_000_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// The grain of `startTime`: one clock tick.
+    static var startTimeResolution: UInt64 { 1_000_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK))) }
+
+    static func bootTimeNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// Stops announcing to the lease's containers (they ended).
@@ -102,10 +145,13 @@ public final class SessionViews: Sendable {
 
     private func update(_ lease: Lease) {
         guard let session = lease.session else { return }
+        changes.withLock { _ in update(lease, session: session) }
+    }
+
+    private func update(_ lease: Lease, session: SessionPaths) {
         let (before, attachments) = state.withLock { state in
             (state.shown[lease.id], state.attachments[lease.id] ?? [])
         }
-        if before == nil { makeControlSocket(in: session.udevDirectory) }
         let nowPlugged = Set(lease.pluggedDevices.map(\.handle))
         var shown: [Shown] = []
         for old in before ?? [] {
@@ -118,8 +164,9 @@ public final class SessionViews: Sendable {
         let shownBefore = Set((before ?? []).map(\.device.handle))
         for device in lease.pluggedDevices where !shownBefore.contains(device.handle) {
             let announcements = writeRecords(device, of: lease, session: session)
-            shown.append(Shown(device: device, announcements: announcements))
-            // At creation no container runs yet: it finds the records when it starts.
+            shown.append(Shown(device: device, announcements: announcements, recordedAt: Self.bootTimeNow()))
+            // A container attached already (one started before udevd was done, or a hot-plug)
+            // gets the node and hears it added; one not attached yet is told when it is.
             for attachment in attachments {
                 for node in device.nodes { makeNode(node, in: attachment) }
                 announce(announcements, action: .add, to: attachment)
@@ -130,11 +177,13 @@ public final class SessionViews: Sendable {
 
     private func withdrawAll(_ lease: Lease) {
         guard let session = lease.session else { return }
-        let (shown, attachments) = state.withLock { state in
-            (state.shown.removeValue(forKey: lease.id) ?? [], state.attachments.removeValue(forKey: lease.id) ?? [])
+        changes.withLock { _ in
+            let (shown, attachments) = state.withLock { state in
+                (state.shown.removeValue(forKey: lease.id) ?? [], state.attachments.removeValue(forKey: lease.id) ?? [])
+            }
+            for device in shown { withdraw(device, from: attachments, session: session) }
+            for attachment in attachments { attachment.close() }
         }
-        for device in shown { withdraw(device, from: attachments, session: session) }
-        for attachment in attachments { attachment.close() }
     }
 
     private func withdraw(_ shown: Shown, from attachments: [Attachment], session: SessionPaths) {
@@ -202,16 +251,16 @@ public final class SessionViews: Sendable {
     }
 
     /// libudev monitors in the container stay deaf unless /run/udev/control exists ("no udev
-    /// running"): a socket file that nobody listens on is what a stopped udevd leaves too.
-    private func makeControlSocket(in directory: String) {
+    /// running"), and look only when they are made: a socket file that nobody listens on (what
+    /// a stopped udevd leaves too), made with the session's directory, before any container
+    /// starts. Returns 0 or -errno.
+    static func makeControlSocket(in directory: String) -> Int32 {
         let path = directory + "/control"
         unlink(path)
         let fd = cfl_unix_listen(path, 1)
-        guard fd >= 0 else {
-            logger.warning("making \(path): \(Errno(rawValue: -fd))")
-            return
-        }
+        guard fd >= 0 else { return fd }
         close(fd)
+        return 0
     }
 
     // MARK: Containers' /dev and netns
@@ -231,10 +280,12 @@ public final class SessionViews: Sendable {
         return input >= 0 ? input : nil
     }
 
-    private func makeNode(_ node: LeasedNode, in attachment: Attachment) {
+    /// Makes the node in the container (`create`), or only gives the one there (Docker's) the
+    /// host's mode and owner; a node the container removed or replaced is left as it is.
+    private func makeNode(_ node: LeasedNode, in attachment: Attachment, create: Bool = true) {
         let name = (node.path as NSString).lastPathComponent
-        guard let input = containerDirectory(for: node, attachment, create: true) else {
-            logger.warning("container process \(attachment.pid) has no usable /dev/input for \(name)")
+        guard let input = containerDirectory(for: node, attachment, create: create) else {
+            if create { logger.warning("container process \(attachment.pid) has no usable /dev/input for \(name)") }
             return
         }
         defer { close(input) }
@@ -242,7 +293,7 @@ public final class SessionViews: Sendable {
         var host = stat()
         guard stat(node.path, &host) == 0 else { return }
         let number = Self.deviceNumber(major: node.major, minor: node.minor)
-        if mknodat(input, name, S_IFCHR | (host.st_mode & 0o7777), number) != 0 && errno != EEXIST {
+        if create, mknodat(input, name, S_IFCHR | (host.st_mode & 0o7777), number) != 0 && errno != EEXIST {
             logger.warning("making \(name) in container process \(attachment.pid): \(Errno(rawValue: errno))")
             return
         }

@@ -16,6 +16,23 @@ import Testing
         }
     }
 
+    /// The daemon gives a lease's nodes what the installed rules would, before udevd does: read
+    /// from the file udevd uses, whatever group it was installed with.
+    @Test func theDaemonReadsTheNodesGroupAndModeFromTheInstalledRules() throws {
+        #expect(UdevRules.nodePermissions(in: try UdevRules.render(group: "root")) == UdevRules.NodePermissions(group: 0, mode: 0o660))
+        #expect(UdevRules.nodePermissions(in: try UdevRules.render(group: "no-such-group-here")) == nil)
+        #expect(UdevRules.nodePermissions(in: "# nothing of ours\n") == nil)
+        let directories = ["/tmp/fractal-rules-\(UUID().uuidString)", "/tmp/fractal-rules-\(UUID().uuidString)"]
+        defer { for directory in directories { try? FileManager.default.removeItem(atPath: directory) } }
+        #expect(UdevRules.installedNodePermissions(searching: directories) == nil)
+        try UdevRules.install(group: "root", directory: directories[1])
+        #expect(UdevRules.installedNodePermissions(searching: directories)?.mode == 0o660)
+        // The first directory overrides the later ones, as in udevd.
+        try FileManager.default.createDirectory(atPath: directories[0], withIntermediateDirectories: true)
+        try "KERNEL==\"event*|js*\", GROUP=\"root\", MODE=\"0600\"\n".write(toFile: directories[0] + "/" + UdevRules.fileName, atomically: true, encoding: .utf8)
+        #expect(UdevRules.installedNodePermissions(searching: directories)?.mode == 0o600)
+    }
+
     @Test func everyRoleIsMatchedByItsPhysAndTheIDIsImportedFromTheDaemonsFile() throws {
         let rules = try rules
         // hid-nintendo copies the phys to the Switch Pro's input devices; hid-playstation does not.

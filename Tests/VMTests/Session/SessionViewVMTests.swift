@@ -142,6 +142,70 @@ import Testing
         daemon.stop()
     }
 
+    /// A task's containers start while udevd works on its devices. Docker's start takes longer
+    /// than udevd, so ordinarily the first process finds everything in place (TaskVMTests); here
+    /// udevd is held up on purpose (its queue stopped before the lease), so the first process
+    /// finds its nodes (with the rules' mode and group: the daemon gave the host's nodes those
+    /// before Docker copied them) but no udev records, and libinput (which takes only devices
+    /// udev initialised) none. Once udevd goes on, the daemon announces each device added, and
+    /// libinput's running monitor adds the keyboard as it would a hot-plug.
+    @Test func aContainerStartedBeforeUdevdIsDoneHearsItsDevicesAddedOnceItIs() async throws {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let hostPaths = ["/usr", Self.scripts, repositoryRoot.appending(path: "clients/python").path]
+        // udevd makes no progress while held: the lease must not give up meanwhile.
+        let daemon = try DaemonProcess(extraArguments: hostPaths.flatMap { ["--allow-host-path", $0] } + ["--udev-timeout", "180"])
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        let id = FractalID.random().rawValue
+        let directory = daemon.root + "/" + id
+        let command = "stat -c '%n %a %g' /dev/input/event* > /data/nodes-at-start; ls /run/udev/data > /data/records-at-start 2>&1; "
+            + "stdbuf -oL libinput debug-events > /data/events.txt 2>&1 & sleep 3; echo > /data/ready; sleep 60"
+        try runTool(["udevadm", "control", "--stop-exec-queue"])
+        var held = true
+        defer { if held { _ = try? runTool(["udevadm", "control", "--start-exec-queue"]) } }
+        let starting = Task {
+            try await client.runTask(definition: Self.definition(
+                family: "held", root: daemon.root, command: command, labels: ["fractal.devices": "keyboard,gamepad"]), id: id)
+        }
+        func added() -> [String] { LibinputInContainerVMTests.lines(Self.read(directory + "/events.txt"), "DEVICE_ADDED") }
+        try await TaskVMTests.waitFor("libinput to run in the container while udevd is held", timeout: .seconds(120), daemon: daemon) {
+            FileManager.default.fileExists(atPath: directory + "/ready")
+        }
+        // The gap: nodes there, no records, so libinput has added nothing.
+        #expect(added().isEmpty, "\(Self.read(directory + "/events.txt"))")
+        let nodesAtStart = Self.read(directory + "/nodes-at-start").split(separator: "\n").map(String.init)
+        #expect(!Self.read(directory + "/records-at-start").contains("c13:"), "\(Self.read(directory + "/records-at-start"))")
+
+        try runTool(["udevadm", "control", "--start-exec-queue"])
+        held = false
+        let task = try await starting.value
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
+        let gamepad = try Self.eventNode(lease, .gamepad)
+        try await TaskVMTests.waitFor("libinput in the container to hear the keyboard added", daemon: daemon) {
+            added().contains { $0.contains("Fractal Virtual Keyboard") }
+        }
+        #expect(added().count == 1, "\(added())")
+        // The container's nodes had, and have, the mode and group udevd gave the host's.
+        let container = try #require(task.containers.first?.id)
+        let inside = try runTool(["docker", "exec", container, "stat", "-c", "%n %a %g", try Self.eventNode(lease, .keyboard), gamepad])
+        let onHost = [try Self.eventNode(lease, .keyboard), gamepad].map { path -> String in
+            var info = stat()
+            _ = stat(path, &info)
+            return "\(path) \(String(info.st_mode & 0o7777, radix: 8)) \(info.st_gid)"
+        }
+        #expect(inside.output.split(separator: "\n").map(String.init) == onHost)
+        #expect(nodesAtStart.sorted() == onHost.sorted())
+        #expect(onHost.allSatisfy { !$0.hasSuffix(" 600 0") }, "\(onHost)")
+        // And every record is in the view.
+        let session = try #require(lease.session)
+        let records = try FileManager.default.contentsOfDirectory(atPath: session.udevDirectory + "/data").sorted()
+        #expect(records == lease.devices.flatMap { device in ["+input:" + device.sysname] + device.nodes.map { "c\($0.major):\($0.minor)" } }.sorted())
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+
     @Test func aLeaseWithoutContainersGetsAndLosesRealDevices() async throws {
         try requireVM()
         let daemon = try DaemonProcess()
