@@ -142,8 +142,7 @@ public final class TaskRunner: Sendable {
             // still being made then, so it is released here.
             _ = try? await runBlocking { try self.leases.release(id) }
         }
-        logger.debug("task \(id) started: \(steps.account)")
-        logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " "))")
+        logger.info("task \(id) (\(plan.family)) started: \(created.map { "\($0.name)=\($0.id.prefix(12))" }.joined(separator: " ")); steps: \(steps.account)")
         return record
     }
 

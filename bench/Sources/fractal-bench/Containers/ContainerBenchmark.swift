@@ -39,8 +39,6 @@ struct ContainerBenchmark {
 
     /// One direct sample, by step.
     private struct DirectTiming {
-        /// The lease the container's devices and directory come from (untimed for the direct path).
-        var lease: Double
         var create: Double
         var startToRunning: Double
         var total: Double { create + startToRunning }
@@ -78,6 +76,8 @@ struct ContainerBenchmark {
             await daemon.finish()
             throw error
         }
+        // The warm-up task's line is the first: the steps are read from the timed ones.
+        let logText = daemon.logText.split(separator: "\n").filter { $0.contains("; steps: ") }.dropFirst().joined(separator: "\n")
         await daemon.finish()
 
         let throughDaemon = Samples(daemonSamples)
@@ -104,26 +104,45 @@ struct ContainerBenchmark {
         report.record(Goal(name: "container start p99 vs direct Docker API", figure: p99Ratio, limit: 1.1))
         report.print(table)
 
-        // Where the daemon's time goes. Its own steps cannot be seen from outside, so: the extra
-        // time over the direct path (paired by turn, which cancels some of the host's noise), and
-        // the lease the daemon makes first, timed on its own in the direct samples.
+        // Where the daemon's time goes: the extra time over the direct path (paired by turn, which
+        // cancels some of the host's noise), and each step of the daemon's own, from the line it
+        // logs for every task it starts.
         let extra = Samples(zip(daemonSamples, direct).map { $0 - $1.total })
-        let lease = Samples(direct.map(\.lease)).p50
-        var steps = Table("Container start: where the daemon path's extra time goes (ms)", columns: ["step", "ms", "share of the daemon path's p50"])
+        let daemonSteps = Self.steps(inLog: logText)
+        var steps = Table("Container start: where the daemon path's time goes (ms)", columns: ["step", "ms", "share of the daemon path's p50"])
         func step(_ name: String, _ value: Double?) {
             steps.add([name, Format.number(value), Format.fixed(ratio(value, throughDaemon.p50).map { $0 * 100 }, 0) + " %"])
         }
         step("Docker create, start, inspect until running (direct path, p50)", directTotal.p50)
         step("the daemon's extra time: daemon − direct, paired by round, median", extra.p50)
-        step("… of which the lease: `POST /v1/leases` (3 devices + directory, udev wait), p50", lease)
-        step("… the rest: parsing and planning the task, Docker ping and image inspect, HTTP (≈ extra − lease)", extra.p50.flatMap { extra in lease.map { extra - $0 } })
         step("the goal's budget for the daemon's extra time: 10 % of direct", directTotal.p50.map { $0 * 0.1 })
+        for (name, values) in daemonSteps {
+            step("daemon step (its log, median): \(name)", Samples(values).p50)
+        }
         step("**daemon path, end to end (p50)**", throughDaemon.p50)
         steps.notes = [
-            "The lease is timed in the direct samples, where it is the untimed set-up; \"the rest\" is a difference of medians, so only roughly right.",
+            "The daemon's steps are medians over the \(daemonSamples.count) timed tasks of the line it logs for each (\"task … started: …; steps: …\"), each step timed from the end of the one before: the lease's devices exist before Docker's create (which names their nodes); Docker's start runs while udevd works on them; \"the rest of the lease\" is what was left of udevd's work, the session socket and the view when the start was done. The daemon path also has the HTTP request and answer, and the client's `docker inspect` polls.",
             "The daemon used \(Format.number(daemonCPU / Double(max(throughDaemon.count, 1)))) ms of CPU (user + system) per task, within the timed part.",
         ]
         report.print(steps)
+    }
+
+    /// Each step of the daemon's task starts, in order, with its times in ms, from the lines
+    /// `task <id> (<family>) started: <containers>; steps: <name> <ms> ms, ...` of its log.
+    static func steps(inLog log: String) -> [(String, [Double])] {
+        var order: [String] = []
+        var values: [String: [Double]] = [:]
+        for line in log.split(separator: "\n") {
+            guard let range = line.range(of: "; steps: ") else { continue }
+            for part in line[range.upperBound...].components(separatedBy: ", ") {
+                let words = part.split(separator: " ")
+                guard words.count >= 3, words.last == "ms", let ms = Double(words[words.count - 2]) else { continue }
+                let name = words.dropLast(2).joined(separator: " ")
+                if values[name] == nil { order.append(name) }
+                values[name, default: []].append(ms)
+            }
+        }
+        return order.map { ($0, values[$0] ?? []) }
     }
 
     private func throughDaemon(
@@ -165,10 +184,8 @@ struct ContainerBenchmark {
         // What TaskRunner asks the lease manager for (the plan's templates do not depend on the ID).
         let policy = TaskPolicy(allowedRoots: [daemon.root])
         let requested = try TaskPlan(json: definition, id: FractalID.random(), policy: policy)
-        let (lease, leaseMilliseconds) = try await Monotonic.milliseconds {
-            try await daemon.client.createLease(CreateLeaseRequest(
-                devices: requested.deviceRoles.map(\.rawValue), directories: requested.directories.map(\.request)))
-        }
+        let lease = try await daemon.client.createLease(CreateLeaseRequest(
+            devices: requested.deviceRoles.map(\.rawValue), directories: requested.directories.map(\.request)))
         let plan = try TaskPlan(json: definition, id: lease.id, policy: policy)
         for planned in plan.directories where !lease.directories.contains(where: { $0.path == planned.hostPath }) {
             throw BenchFailure("lease \(lease.id) has no directory \(planned.hostPath)")
@@ -186,8 +203,7 @@ struct ContainerBenchmark {
         try await docker.removeContainer(made.Id, force: true)
         _ = try await daemon.client.releaseLease(lease.id.rawValue, keepDirectories: false)
         try Tool.settleUdev()
-        return DirectTiming(
-            lease: leaseMilliseconds, create: Double(created - start) / 1e6, startToRunning: Double(running - created) / 1e6)
+        return DirectTiming(create: Double(created - start) / 1e6, startToRunning: Double(running - created) / 1e6)
     }
 
     static func waitUntilRunning(_ docker: DockerClient, _ container: String) async throws {
