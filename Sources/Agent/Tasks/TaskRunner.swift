@@ -53,18 +53,18 @@ public final class TaskRunner: Sendable {
         } catch {
             throw .docker(error)
         }
-        steps.mark("plan, Docker and images")
+        steps.mark("the plan and Docker's images")
 
         let request = LeaseRequest(
             id: id, devices: plan.deviceRoles, directories: plan.directories.map(\.request), owner: owner, note: "task:\(plan.family)",
             policy: plan.policy, hotplug: plan.hotplugRoles)
         // Docker creates and starts the containers while udevd works on the lease's devices:
-        // their nodes' paths and numbers are final as soon as the kernel made them, and Docker's
-        // start takes far longer than udevd. What a container's first process could find
-        // missing if udevd is the slower (docs/SECURITY.md, "A task's start"): the nodes' mode
-        // and owner (Docker copies the host node's at start), the udev records, the session
-        // socket. The view fixes the nodes and announces each device added once its records
-        // exist, as a hot-plug (`SessionViews.attach`); the socket appears when the lease is active.
+        // their nodes' paths and numbers are final as soon as the kernel made them, their group
+        // and mode too (the lease gives them the rules' at once, before Docker copies them), and
+        // Docker's start takes far longer than udevd. If udevd is the slower, a container's first
+        // process finds no udev records and no session socket yet: the view announces each
+        // device added once its records exist, as a hot-plug (`SessionViews.attach`), and the
+        // socket appears when the lease is active (docs/SECURITY.md, "A task's start").
         let progress: LeaseManager.LeaseInProgress
         do {
             progress = try await leases.beginInTurn(request)

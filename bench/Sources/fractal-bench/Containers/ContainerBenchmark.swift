@@ -134,12 +134,19 @@ struct ContainerBenchmark {
         var values: [String: [Double]] = [:]
         for line in log.split(separator: "\n") {
             guard let range = line.range(of: "; steps: ") else { continue }
+            // "<name> <ms> ms" joined by ", ": a step's name may hold ", " itself, so each part
+            // that does not end in a time belongs to the next.
+            var name = ""
             for part in line[range.upperBound...].components(separatedBy: ", ") {
                 let words = part.split(separator: " ")
-                guard words.count >= 3, words.last == "ms", let ms = Double(words[words.count - 2]) else { continue }
-                let name = words.dropLast(2).joined(separator: " ")
+                guard words.count >= 2, words.last == "ms", let ms = Double(words[words.count - 2]) else {
+                    name += part + ", "
+                    continue
+                }
+                name += words.dropLast(2).joined(separator: " ")
                 if values[name] == nil { order.append(name) }
                 values[name, default: []].append(ms)
+                name = ""
             }
         }
         return order.map { ($0, values[$0] ?? []) }
