@@ -103,10 +103,10 @@ public final class SessionViews: Sendable {
                 return state.shown[id] ?? []
             }
             // A container may start before udevd is done with its lease (a task's start does not
-            // wait): the nodes Docker made then have the host's mode of that moment (devtmpfs's
-            // 0600 root), and a process that looked before the records were written saw none.
-            // So the nodes take the host's mode and owner now, and a container whose process is
-            // older than a device's records hears it added, as a hot-plug.
+            // wait), and a process that looked before the records were written saw none: a
+            // container whose process is older than a device's records hears it added, as a
+            // hot-plug. Its nodes (Docker's) take the host's mode and owner again: the lease gave
+            // the host's nodes the rules' before Docker copied them, unless it could not read them.
             for device in shown {
                 for node in device.device.nodes { makeNode(node, in: attachment, create: false) }
                 if startedAt.map({ $0 <= device.recordedAt + Self.startTimeResolution }) ?? true {
