@@ -206,6 +206,59 @@ import Testing
         daemon.stop()
     }
 
+    /// The view matches a container's nodes to the host's once udevd is done (a container that
+    /// started before). A hostile container swaps its keyboard's node for a symlink to a file of
+    /// its own, and its mouse's for a regular file, in that gap: the daemon, root, must change
+    /// neither what the link leads to nor the file, and make no node in their place.
+    @Test func aContainerThatSwapsItsNodesBeforeUdevdIsDoneGetsNothingChanged() async throws {
+        try requireVM()
+        try installUdevRules()
+        _ = try await DockerTestImage.ensureHostUserland()
+        let hostPaths = ["/usr", Self.scripts, repositoryRoot.appending(path: "clients/python").path]
+        let daemon = try DaemonProcess(extraArguments: hostPaths.flatMap { ["--allow-host-path", $0] } + ["--udev-timeout", "180"])
+        let client = daemon.client()
+        defer { Task { await client.shutdown() } }
+        let id = FractalID.random().rawValue
+        let directory = daemon.root + "/" + id
+        // The bait is in the session's directory: on the host, a file the daemon could reach.
+        let command = "echo bait > /data/bait && chmod 600 /data/bait && cd /dev/input && "
+            + "k=$(ls event* | head -n 1) && m=$(ls event* | sed -n 2p) && rm $k $m && ln -s /data/bait $k && echo file > $m && "
+            + "echo $k $m > /data/swapped; sleep 60"
+        try runTool(["udevadm", "control", "--stop-exec-queue"])
+        var held = true
+        defer { if held { _ = try? runTool(["udevadm", "control", "--start-exec-queue"]) } }
+        let starting = Task {
+            try await client.runTask(definition: Self.definition(
+                family: "swap", root: daemon.root, command: command, labels: ["fractal.devices": "keyboard,mouse"]), id: id)
+        }
+        try await TaskVMTests.waitFor("the container to swap its nodes while udevd is held", timeout: .seconds(120), daemon: daemon) {
+            FileManager.default.fileExists(atPath: directory + "/swapped")
+        }
+        try runTool(["udevadm", "control", "--start-exec-queue"])
+        held = false
+        let task = try await starting.value
+        let lease = try #require(task.lease.map { LeaseResponse($0) })
+        #expect(lease.devices.count == 2)
+        // The view was written (the daemon went through its match) and the swaps stand.
+        let session = try #require(lease.session)
+        let records = lease.devices.flatMap { device in ["+input:" + device.sysname] + device.nodes.map { "c\($0.major):\($0.minor)" } }.sorted()
+        try await TaskVMTests.waitFor("the view's records", daemon: daemon) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: session.udevDirectory + "/data")) ?? []).sorted() == records
+        }
+        let swapped = Self.read(directory + "/swapped").split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        try #require(swapped.count == 2)
+        let container = try #require(task.containers.first?.id)
+        let inside = try runTool(["docker", "exec", container, "stat", "-c", "%n %F %a", "/dev/input/" + swapped[0], "/dev/input/" + swapped[1], "/data/bait"])
+        #expect(inside.output.split(separator: "\n").map(String.init) == [
+            "/dev/input/\(swapped[0]) symbolic link 777", "/dev/input/\(swapped[1]) regular file 644", "/data/bait regular file 600",
+        ], "\(inside.output)")
+        var bait = stat()
+        #expect(stat(directory + "/bait", &bait) == 0 && bait.st_mode & 0o7777 == 0o600 && bait.st_uid == 0)
+        #expect(Self.read(directory + "/bait") == "bait\n")
+        _ = try await client.stopTask(id)
+        daemon.stop()
+    }
+
     @Test func aLeaseWithoutContainersGetsAndLosesRealDevices() async throws {
         try requireVM()
         let daemon = try DaemonProcess()
