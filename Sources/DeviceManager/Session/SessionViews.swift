@@ -123,7 +123,7 @@ public final class SessionViews: Sendable {
         // Fields after the command's closing parenthesis start at the 3rd (state).
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 19, let ticks = UInt64(fields[19]) else { return nil }
-        return ticks * (1_000_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK))))
+        return ticks * startTimeResolution
     }
 
     /// The grain of `startTime`: one clock tick.
